@@ -1,0 +1,78 @@
+"""The audio adapter interface: how waveforms are loaded from and saved to files."""
+
+from abc import ABC, abstractmethod
+from importlib import import_module
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from .. import SpleeterError
+from ..types import AudioDescriptor, Signal
+from . import Codec
+
+
+class AudioAdapter(ABC):
+    """Loads and saves waveforms; ``AudioAdapter.default()`` is the ffmpeg-backed one.
+
+    A waveform is a float32 array of shape ``(n_samples, n_channels)``.
+    """
+
+    _DEFAULT: Optional["AudioAdapter"] = None
+    """The shared default instance, created on first use."""
+
+    @abstractmethod
+    def load(
+        self,
+        audio_descriptor: AudioDescriptor,
+        offset: Optional[float] = None,
+        duration: Optional[float] = None,
+        sample_rate: Optional[float] = None,
+        dtype: Any = np.float32,
+    ) -> Signal:
+        """Load ``duration`` seconds from ``offset`` seconds, resampled to ``sample_rate``.
+
+        Returns:
+            ``(waveform, sample_rate)``.
+
+        Raises:
+            SpleeterError: the file is missing, unreadable or holds no audio.
+        """
+
+    @abstractmethod
+    def save(
+        self,
+        path: Union[Path, str],
+        data: np.ndarray,
+        sample_rate: float,
+        codec: Optional[Codec] = None,
+        bitrate: Optional[str] = None,
+    ) -> None:
+        """Encode ``data`` into ``path`` with ``codec`` at ``bitrate``.
+
+        Raises:
+            SpleeterError: the file cannot be written.
+        """
+
+    @classmethod
+    def default(cls) -> "AudioAdapter":
+        """The shared ffmpeg-backed adapter."""
+        if AudioAdapter._DEFAULT is None:
+            from .ffmpeg import FFMPEGProcessAudioAdapter
+
+            AudioAdapter._DEFAULT = FFMPEGProcessAudioAdapter()
+        return AudioAdapter._DEFAULT
+
+    @classmethod
+    def get(cls, descriptor: Optional[str]) -> "AudioAdapter":
+        """A new adapter from a dotted class path (``package.module.Class``); empty: default."""
+        if not descriptor:
+            return cls.default()
+        module_path, _, class_name = str(descriptor).rpartition(".")
+        try:
+            adapter_class = getattr(import_module(module_path), class_name)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise SpleeterError(f"Audio adapter {descriptor} cannot be imported: {error}") from error
+        if not (isinstance(adapter_class, type) and issubclass(adapter_class, AudioAdapter)):
+            raise SpleeterError(f"{class_name} is not a valid AudioAdapter class")
+        return adapter_class()

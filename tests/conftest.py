@@ -1,0 +1,56 @@
+"""Shared test fixtures: real audio from the MUSDB18 excerpt shipped in the stempeg wheel."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+STEM_NAMES = ("mixture", "drums", "bass", "other", "vocals")
+"""Stream order inside a MUSDB ``.stem.mp4`` file."""
+
+
+@pytest.fixture(scope="session")
+def musdb_excerpt() -> Path:
+    """The real MUSDB18 excerpt ``The Easton Ellises - Falcon 69.stem.mp4`` (6.08 s, 5 streams)."""
+    import stempeg
+
+    path = Path(stempeg.__file__).parent / "data" / "The Easton Ellises - Falcon 69.stem.mp4"
+    assert path.is_file(), f"stempeg's MUSDB excerpt is missing: {path}"
+    return path
+
+
+def decode_stream(path: Path, stream: int, sample_rate: int = 44100) -> np.ndarray:
+    """Decode one audio stream of a file with ffmpeg into a float32 ``(n, 2)`` array."""
+    command = [
+        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}",
+        "-f", "f32le", "-ar", str(sample_rate), "-ac", "2", "pipe:",
+    ]
+    raw = subprocess.run(command, check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, 2).copy()
+
+
+@pytest.fixture(scope="session")
+def musdb_stems(musdb_excerpt: Path) -> dict[str, np.ndarray]:
+    """The excerpt's mixture and four stems as float32 ``(n, 2)`` arrays at 44.1 kHz."""
+    return {name: decode_stream(musdb_excerpt, k) for k, name in enumerate(STEM_NAMES)}
+
+
+@pytest.fixture(scope="session")
+def mixture_wav(tmp_path_factory: pytest.TempPathFactory, musdb_stems) -> Path:
+    """The excerpt's mixture written as a 16-bit stereo WAV file (``falcon.wav``)."""
+    import soundfile
+
+    path = tmp_path_factory.mktemp("audio") / "falcon.wav"
+    soundfile.write(path, musdb_stems["mixture"], 44100, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_model_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch the user's ``pretrained_models``: each test gets an empty MODEL_PATH."""
+    model_path = tmp_path / "pretrained_models"
+    monkeypatch.setenv("MODEL_PATH", str(model_path))
+    monkeypatch.setenv("GITHUB_HOST", "http://127.0.0.1:9")  # unroutable: no accidental download
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
