@@ -24,8 +24,21 @@ def musdb_excerpt() -> Path:
 def decode_stream(path: Path, stream: int, sample_rate: int = 44100) -> np.ndarray:
     """Decode one audio stream of a file with ffmpeg into a float32 ``(n, 2)`` array."""
     command = [
-        "ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:a:{stream}",
-        "-f", "f32le", "-ar", str(sample_rate), "-ac", "2", "pipe:",
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-map",
+        f"0:a:{stream}",
+        "-f",
+        "f32le",
+        "-ar",
+        str(sample_rate),
+        "-ac",
+        "2",
+        "pipe:",
     ]
     raw = subprocess.run(command, check=True, capture_output=True).stdout
     return np.frombuffer(raw, dtype="<f4").reshape(-1, 2).copy()
@@ -54,3 +67,16 @@ def _isolated_model_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("MODEL_PATH", str(model_path))
     monkeypatch.setenv("GITHUB_HOST", "http://127.0.0.1:9")  # unroutable: no accidental download
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def tiny_4stems(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Path of a JSON config for a small random 4-stem U-Net saved in upstream's format."""
+    from modelkit import tiny_config, write_config, write_model
+
+    from spleeter.utils.configuration import load_configuration
+
+    directory = tmp_path_factory.mktemp("tiny4")
+    config = tiny_config(load_configuration("spleeter:4stems"), directory / "model")
+    write_model(config, seed=4)
+    return write_config(config, directory / "tiny4.json")

@@ -3,7 +3,7 @@
 from abc import ABC, abstractmethod
 from importlib import import_module
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 
@@ -25,9 +25,9 @@ class AudioAdapter(ABC):
     def load(
         self,
         audio_descriptor: AudioDescriptor,
-        offset: Optional[float] = None,
-        duration: Optional[float] = None,
-        sample_rate: Optional[float] = None,
+        offset: float | None = None,
+        duration: float | None = None,
+        sample_rate: float | None = None,
         dtype: Any = np.float32,
     ) -> Signal:
         """Load ``duration`` seconds from ``offset`` seconds, resampled to ``sample_rate``.
@@ -42,11 +42,11 @@ class AudioAdapter(ABC):
     @abstractmethod
     def save(
         self,
-        path: Union[Path, str],
+        path: Path | str,
         data: np.ndarray,
         sample_rate: float,
-        codec: Optional[Codec] = None,
-        bitrate: Optional[str] = None,
+        codec: Codec | None = None,
+        bitrate: str | None = None,
     ) -> None:
         """Encode ``data`` into ``path`` with ``codec`` at ``bitrate``.
 
@@ -64,7 +64,7 @@ class AudioAdapter(ABC):
         return AudioAdapter._DEFAULT
 
     @classmethod
-    def get(cls, descriptor: Optional[str]) -> "AudioAdapter":
+    def get(cls, descriptor: str | None) -> "AudioAdapter":
         """A new adapter from a dotted class path (``package.module.Class``); empty: default."""
         if not descriptor:
             return cls.default()
@@ -72,7 +72,9 @@ class AudioAdapter(ABC):
         try:
             adapter_class = getattr(import_module(module_path), class_name)
         except (ImportError, AttributeError, ValueError) as error:
-            raise SpleeterError(f"Audio adapter {descriptor} cannot be imported: {error}") from error
+            raise SpleeterError(
+                f"Audio adapter {descriptor} cannot be imported: {error}"
+            ) from error
         if not (isinstance(adapter_class, type) and issubclass(adapter_class, AudioAdapter)):
             raise SpleeterError(f"{class_name} is not a valid AudioAdapter class")
         return adapter_class()
