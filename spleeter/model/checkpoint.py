@@ -1,0 +1,195 @@
+"""Reading and writing TF1-format checkpoints with upstream Spleeter's variable names.
+
+Upstream's models were trained with the TF1 Estimator, which saved every variable under its
+Keras auto-name (``conv2d_7/kernel``, ``batch_normalization_12/moving_mean``...). Our Keras 3
+layers carry the same names, so most variables map one to one. The BLSTM differs: upstream used
+``CuDNNLSTM``, whose bias holds separate input and recurrent halves (``8 * units``) and whose
+variables sit directly under the layer's name; a standard Keras LSTM sums the two halves and
+nests its variables under ``lstm_cell``. Layers wrapped in ``TimeDistributed`` also nest theirs
+one level deeper in Keras 3.
+"""
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import SpleeterError
+
+CHECKPOINT_STATE_FILE = "checkpoint"
+_STEP_SUFFIX = re.compile(r"-(\d+)$")
+
+
+@dataclass(frozen=True)
+class VariableMapping:
+    """How one Keras variable is stored in an upstream checkpoint."""
+
+    keras_path: str
+    checkpoint_name: str
+    to_keras: Callable[[np.ndarray], np.ndarray]
+    to_checkpoint: Callable[[np.ndarray], np.ndarray]
+
+
+def _identity(value: np.ndarray) -> np.ndarray:
+    return value
+
+
+def _sum_cudnn_bias(value: np.ndarray) -> np.ndarray:
+    """CuDNN's (input bias, recurrent bias) pair -> the single bias of a standard LSTM."""
+    half = value.shape[0] // 2
+    return value[:half] + value[half:]
+
+
+def _split_cudnn_bias(value: np.ndarray) -> np.ndarray:
+    """A standard LSTM bias -> CuDNN's pair (all of it as input bias, zero recurrent bias)."""
+    return np.concatenate([value, np.zeros_like(value)])
+
+
+def variable_mapping(keras_path: str) -> VariableMapping:
+    """The upstream checkpoint name of a Keras 3 variable path, and the value conversions."""
+    name = keras_path.split(":")[0]
+    if "/lstm_cell/" in name:
+        name = name.replace("/lstm_cell/", "/")
+        if name.endswith("/bias"):
+            return VariableMapping(keras_path, name, _sum_cudnn_bias, _split_cudnn_bias)
+        return VariableMapping(keras_path, name, _identity, _identity)
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0].startswith("time_distributed"):
+        name = f"{parts[0]}/{parts[2]}"
+    return VariableMapping(keras_path, name, _identity, _identity)
+
+
+def find_checkpoint(model_dir: str | os.PathLike) -> str:
+    """The checkpoint prefix to load from ``model_dir`` (its latest checkpoint).
+
+    Reads the ``checkpoint`` state file like ``tf.train.latest_checkpoint``, but also accepts a
+    state file written on another machine (absolute path elsewhere) and a directory holding only
+    ``*.index`` files (the highest step wins).
+    """
+    directory = Path(model_dir)
+    if not directory.is_dir():
+        raise SpleeterError(f"Model directory {directory} does not exist")
+    candidates: list[Path] = []
+    state = directory / CHECKPOINT_STATE_FILE
+    if state.is_file():
+        match = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', state.read_text(), re.MULTILINE)
+        if match:
+            recorded = Path(match.group(1))
+            candidates += [recorded if recorded.is_absolute() else directory / recorded]
+            candidates.append(directory / recorded.name)
+    for candidate in candidates:
+        if Path(f"{candidate}.index").is_file():
+            return str(candidate)
+    indexes = sorted(directory.glob("*.index"), key=_checkpoint_step)
+    if indexes:
+        return str(indexes[-1].with_suffix(""))
+    raise SpleeterError(
+        f"Model directory {directory} has no checkpoint (expected a 'checkpoint' file and "
+        "model files such as model.index / model.data-00000-of-00001)"
+    )
+
+
+def _checkpoint_step(index_file: Path) -> int:
+    match = _STEP_SUFFIX.search(index_file.stem)
+    return int(match.group(1)) if match else -1
+
+
+def load_checkpoint(model: Any, prefix: str) -> list[str]:
+    """Assign every variable of a Keras ``model`` from the upstream checkpoint at ``prefix``.
+
+    Returns the checkpoint names that the model did not use (``global_step``, the dead
+    batch norm of each U-Net's deepest level, optimizer slots...).
+
+    Raises:
+        SpleeterError: a variable is missing from the checkpoint or has another shape; the
+            message names it.
+    """
+    import tensorflow as tf
+
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as error:
+        raise SpleeterError(f"Checkpoint {prefix} cannot be read: {_first_line(error)}") from error
+    available = reader.get_variable_to_shape_map()
+    missing: list[str] = []
+    mismatched: list[str] = []
+    assignments = []
+    for variable in sorted(model.weights, key=lambda v: _natural_key(v.path)):
+        mapping = variable_mapping(variable.path)
+        if mapping.checkpoint_name not in available:
+            missing.append(mapping.checkpoint_name)
+            continue
+        value = mapping.to_keras(reader.get_tensor(mapping.checkpoint_name))
+        if tuple(value.shape) != tuple(variable.shape):
+            mismatched.append(
+                f"{mapping.checkpoint_name} has shape {tuple(available[mapping.checkpoint_name])} "
+                f"in the checkpoint but the configuration needs {tuple(variable.shape)}"
+            )
+            continue
+        assignments.append((variable, value))
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise SpleeterError(
+            f"Checkpoint {prefix} has no variable {missing[0]}{more}: it was not trained with "
+            "this configuration's model type and instrument list"
+        )
+    if mismatched:
+        more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
+        raise SpleeterError(
+            f"Checkpoint {prefix}: variable {mismatched[0]}{more}; check F, n_channels and the "
+            "model params against the configuration it was trained with"
+        )
+    for variable, value in assignments:
+        variable.assign(value.astype(variable.dtype, copy=False))
+    used = {variable_mapping(v.path).checkpoint_name for v in model.weights}
+    return sorted(set(available) - used)
+
+
+def _natural_key(name: str) -> list:
+    """Sort key putting ``conv2d_2`` before ``conv2d_10`` (upstream's creation order)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def save_checkpoint(
+    model: Any,
+    directory: str | os.PathLike,
+    step: int = 0,
+    extra: dict[str, np.ndarray] | None = None,
+) -> str:
+    """Write ``model``'s variables as a TF1-format checkpoint with upstream's names.
+
+    The checkpoint is ``<directory>/model.ckpt-<step>`` and the ``checkpoint`` state file points
+    at it (relatively, so the directory can move). ``global_step`` is included, as the
+    Estimator wrote it; ``extra`` adds more named tensors. Returns the checkpoint prefix.
+    """
+    import tensorflow as tf
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {"global_step": np.asarray(step, dtype=np.int64)}
+    for variable in model.weights:
+        mapping = variable_mapping(variable.path)
+        tensors[mapping.checkpoint_name] = mapping.to_checkpoint(np.asarray(variable.numpy()))
+    tensors.update(extra or {})
+    prefix = directory / f"model.ckpt-{step}"
+    names = sorted(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=str(prefix),
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(tensors[name]) for name in names],
+    )
+    state = f'model_checkpoint_path: "{prefix.name}"\nall_model_checkpoint_paths: "{prefix.name}"\n'
+    temporary = directory / f".{CHECKPOINT_STATE_FILE}.tmp"
+    temporary.write_text(state)
+    os.replace(temporary, directory / CHECKPOINT_STATE_FILE)
+    return str(prefix)

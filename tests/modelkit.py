@@ -1,0 +1,61 @@
+"""Helpers that make small upstream-format model directories for tests.
+
+Weights are random but deterministic, batch-norm statistics included (so that a test can tell
+moving statistics from batch statistics), and saved with upstream's variable names.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TINY_FILTERS = [4, 8, 8, 16, 16, 32]
+
+
+def tiny_config(base: dict[str, Any], model_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """A copy of ``base`` with tiny filters, ``T`` = 64 and ``model_dir`` set."""
+    config = json.loads(json.dumps(base))
+    config["model_dir"] = str(model_dir)
+    config["T"] = 64
+    config["model"]["params"] = {**config["model"]["params"], "conv_n_filters": TINY_FILTERS}
+    config.update(overrides)
+    return config
+
+
+def randomise(model: Any, seed: int) -> None:
+    """Give every variable of ``model`` random, plausible values."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        name = variable.path
+        if name.endswith("moving_variance"):
+            value = rng.uniform(0.5, 2.0, shape)
+        elif name.endswith("moving_mean"):
+            value = rng.normal(0.0, 0.2, shape)
+        elif name.endswith("gamma"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif name.endswith(("beta", "bias")):
+            value = rng.normal(0.0, 0.05, shape)
+        else:
+            fan_in = int(np.prod(shape[:-1])) or 1
+            value = rng.uniform(-1, 1, shape) * np.sqrt(6.0 / fan_in)
+        variable.assign(value.astype(np.float32))
+
+
+def write_model(config: dict[str, Any], seed: int = 0, step: int = 10) -> Any:
+    """Build ``config``'s model, randomise it and save it into ``config['model_dir']``."""
+    from spleeter.engines.tensorflow import import_tensorflow
+    from spleeter.model import build_model
+    from spleeter.model.checkpoint import save_checkpoint
+
+    import_tensorflow()
+    model = build_model(config)
+    randomise(model, seed)
+    save_checkpoint(model, config["model_dir"], step)
+    return model
+
+
+def write_config(config: dict[str, Any], path: Path) -> str:
+    path.write_text(json.dumps(config, indent=2))
+    return str(path)
