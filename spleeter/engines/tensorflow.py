@@ -1,0 +1,72 @@
+"""The TensorFlow (Keras 3) engine: the configuration's Keras model with upstream weights."""
+
+import os
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..model import build_model, model_type
+from ..model.checkpoint import find_checkpoint, load_checkpoint
+from ..utils.logging import logger
+
+DEFAULT_BATCH_BLOCKS = 4
+"""Blocks of ``T`` frames per network call: bounds activation memory on long inputs."""
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """Silence what TensorFlow's C++ runtime prints on import (absl/oneDNN/CUDA probing),
+    unless debug logging is on."""
+    if logger.isEnabledFor(10):
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow() -> Any:
+    """Import TensorFlow quietly (its import prints several lines of C++ logs)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_native_stderr():
+        import keras  # noqa: F401
+        import tensorflow
+    return tensorflow
+
+
+class TensorFlowEngine:
+    """Runs the Keras model of a configuration, with weights from an upstream-format checkpoint."""
+
+    name = "tensorflow"
+
+    def __init__(
+        self, params: dict[str, Any], model_dir: str, batch_blocks: int = DEFAULT_BATCH_BLOCKS
+    ) -> None:
+        tf = import_tensorflow()
+        self.checkpoint = find_checkpoint(model_dir)
+        self.model = build_model(params)
+        unused = load_checkpoint(self.model, self.checkpoint)
+        logger.debug(
+            f"Loaded {model_type(params)} from {self.checkpoint} "
+            f"({len(self.model.weights)} variables; unused in checkpoint: {len(unused)})"
+        )
+        self.batch_blocks = max(1, int(batch_blocks))
+        signature = tf.TensorSpec((None, None, params["F"], params["n_channels"]), tf.float32)
+        self._forward = tf.function(
+            lambda spectrogram: self.model(spectrogram, training=False),
+            input_signature=[signature],
+        )
+
+    def __call__(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, spectrogram.shape[0], self.batch_blocks):
+            batch = spectrogram[start : start + self.batch_blocks]
+            for name, value in self._forward(batch).items():
+                parts.setdefault(name, []).append(value.numpy())
+        return {name: np.concatenate(values) for name, values in parts.items()}

@@ -1,0 +1,73 @@
+"""From the network's magnitude estimates to separated STFTs: ratio masks or a Wiener filter.
+
+The network estimates each instrument's magnitude ``y_i`` on the first ``F`` bins. Upstream turns
+them into ratio masks ``(y_i^p + eps/n) / (sum_j y_j^p + eps)`` (``p`` = ``separation_exponent``),
+extends the masks to every STFT bin (``mask_extension``: zeros or the per-frame average) and
+multiplies the mixture's complex STFT by them. With ``MWF`` it instead runs norbert's
+multichannel Wiener filter on the zero-extended magnitudes.
+"""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import SpleeterError
+
+EPSILON = 1e-10
+"""Regulariser of the ratio masks (upstream's ``EstimatorSpecBuilder.EPSILON``)."""
+
+MASK_EXTENSIONS = ("zeros", "average")
+
+
+def ratio_masks(
+    estimates: Mapping[str, np.ndarray], separation_exponent: float
+) -> dict[str, np.ndarray]:
+    """Ratio masks (summing to one) from magnitude estimates of equal shape, float32."""
+    powered = {
+        name: np.power(y, separation_exponent, dtype=np.float32) for name, y in estimates.items()
+    }
+    total = np.sum(list(powered.values()), axis=0, dtype=np.float32) + np.float32(EPSILON)
+    share = np.float32(EPSILON / len(powered))
+    return {name: (p + share) / total for name, p in powered.items()}
+
+
+def extend_mask(mask: np.ndarray, n_bins: int, mask_extension: str) -> np.ndarray:
+    """Extend a mask ``(..., F, C)`` along its bin axis to ``n_bins`` bins.
+
+    ``zeros`` silences the bins above ``F``; ``average`` repeats the mask's mean over its ``F``
+    bins (per frame and channel).
+    """
+    F = mask.shape[-2]
+    if mask_extension == "zeros":
+        fill = np.zeros_like(mask[..., :1, :])
+    elif mask_extension == "average":
+        fill = mask.mean(axis=-2, keepdims=True, dtype=np.float32)
+    else:
+        raise SpleeterError(
+            f"Invalid mask_extension parameter {mask_extension!r} (expected one of "
+            f"{', '.join(MASK_EXTENSIONS)})"
+        )
+    extension = np.broadcast_to(fill, (*mask.shape[:-2], n_bins - F, mask.shape[-1]))
+    return np.concatenate([mask, extension], axis=-2)
+
+
+def zero_extend(estimate: np.ndarray, n_bins: int) -> np.ndarray:
+    """Pad a magnitude estimate ``(..., F, C)`` with zero bins up to ``n_bins``."""
+    pad = [(0, 0)] * estimate.ndim
+    pad[-2] = (0, n_bins - estimate.shape[-2])
+    return np.pad(estimate, pad)
+
+
+def wiener_filter(estimates: np.ndarray, mixture_stft: np.ndarray) -> np.ndarray:
+    """Multichannel Wiener filter (norbert, one EM iteration with a soft-mask start).
+
+    Args:
+        estimates: magnitudes ``(n_frames, n_bins, n_channels, n_sources)``.
+        mixture_stft: complex ``(n_frames, n_bins, n_channels)``.
+
+    Returns:
+        complex64 ``(n_frames, n_bins, n_channels, n_sources)``.
+    """
+    import norbert
+
+    return norbert.wiener(estimates, mixture_stft).astype(np.complex64, copy=False)

@@ -1,0 +1,64 @@
+"""Ratio masks, their extension above F, and the Wiener filter."""
+
+import numpy as np
+import pytest
+
+from spleeter import SpleeterError
+from spleeter.masking import EPSILON, extend_mask, ratio_masks, wiener_filter, zero_extend
+
+
+@pytest.fixture
+def estimates():
+    rng = np.random.default_rng(3)
+    return {
+        f"s{k}_spectrogram": rng.uniform(0, 2, (2, 8, 16, 2)).astype(np.float32) for k in range(3)
+    }
+
+
+def test_ratio_masks_follow_upstream_formula(estimates):
+    masks = ratio_masks(estimates, 2)
+    total = sum(y**2 for y in estimates.values()) + EPSILON
+    for name, y in estimates.items():
+        np.testing.assert_allclose(masks[name], (y**2 + EPSILON / 3) / total, rtol=1e-6)
+    np.testing.assert_allclose(sum(masks.values()), 1.0, rtol=1e-6)
+
+
+def test_silent_estimates_give_equal_shares():
+    zeros = {name: np.zeros((1, 4, 4, 2), np.float32) for name in "ab"}
+    for mask in ratio_masks(zeros, 2).values():
+        np.testing.assert_allclose(mask, 0.5)
+
+
+def test_exponent_one(estimates):
+    masks = ratio_masks(estimates, 1)
+    total = sum(estimates.values())
+    name = next(iter(estimates))
+    np.testing.assert_allclose(masks[name], estimates[name] / total, rtol=1e-5)
+
+
+def test_zero_and_average_extension(estimates):
+    mask = next(iter(ratio_masks(estimates, 2).values()))
+    zeros = extend_mask(mask, 40, "zeros")
+    assert zeros.shape == (2, 8, 40, 2)
+    np.testing.assert_array_equal(zeros[..., :16, :], mask)
+    assert not zeros[..., 16:, :].any()
+    average = extend_mask(mask, 40, "average")
+    np.testing.assert_allclose(
+        average[..., 16:, :], np.repeat(mask.mean(axis=-2, keepdims=True), 24, axis=-2), rtol=1e-6
+    )
+
+
+def test_unknown_extension(estimates):
+    with pytest.raises(SpleeterError, match="Invalid mask_extension parameter 'mirror'"):
+        extend_mask(next(iter(estimates.values())), 40, "mirror")
+
+
+def test_wiener_filter_output_sums_to_mixture():
+    rng = np.random.default_rng(5)
+    mixture = (rng.normal(size=(30, 9, 2)) + 1j * rng.normal(size=(30, 9, 2))).astype(np.complex64)
+    magnitudes = rng.uniform(0.1, 1, (30, 9, 2, 3)).astype(np.float32)
+    filtered = wiener_filter(magnitudes, mixture)
+    assert filtered.shape == (30, 9, 2, 3) and filtered.dtype == np.complex64
+    # the Wiener gains of all sources add up to identity (up to norbert's regularisation)
+    assert np.abs(filtered.sum(axis=-1) - mixture).max() < 1e-2 * np.abs(mixture).max()
+    assert zero_extend(magnitudes[..., 0], 12).shape == (30, 12, 2)
