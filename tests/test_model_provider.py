@@ -183,6 +183,21 @@ def test_existing_directory_without_probe_is_used_as_is(
     assert os.listdir(own) == ["checkpoint"]
 
 
+def test_model_trained_in_working_directory_is_used(
+    github: FakeGithub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``spleeter train`` writes a relative model_dir under the working directory: separation
+    finds it there instead of downloading (upstream issue #626)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_model").mkdir()
+    (tmp_path / "my_model" / "checkpoint").write_text("mine")
+    assert ModelProvider.default().get("my_model") == "my_model"
+    assert github.requests == []
+    # A directory under MODEL_PATH still takes precedence.
+    (model_path_dir := Path(os.environ["MODEL_PATH"]) / "my_model").mkdir(parents=True)
+    assert ModelProvider.default().get("my_model") == str(model_path_dir)
+
+
 def test_absolute_directory(github: FakeGithub, tmp_path: Path) -> None:
     target = tmp_path / "elsewhere" / "2stems"
     assert ModelProvider.default().get(str(target)) == str(target)

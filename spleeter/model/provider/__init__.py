@@ -59,15 +59,22 @@ class ModelProvider(ABC):
     def get(self, model_directory: str) -> str:
         """Ensure the model directory is available on disk and return it.
 
-        A relative ``model_directory`` is taken under :meth:`model_path`. An existing directory
-        is returned untouched (no network access: it may be a user's own model); a missing one
-        is downloaded, the model name being its last path component.
+        A relative ``model_directory`` is taken under :meth:`model_path`; if it is not there but
+        exists relative to the working directory (a model trained here), that one is used. An
+        existing directory is returned untouched (no network access: it may be a user's own
+        model); a missing one is downloaded, the model name being its last path component.
 
         Raises:
             SpleeterError: If the model is missing and cannot be downloaded.
         """
         if not os.path.isabs(model_directory):
-            model_directory = os.path.join(self.model_path(), model_directory)
+            under_model_path = os.path.join(self.model_path(), model_directory)
+            if not os.path.exists(under_model_path) and os.path.isdir(model_directory):
+                # A model trained here with a relative model_dir (``spleeter train`` writes it
+                # relative to the working directory): use it rather than download anything.
+                logger.debug(f"Using model directory {model_directory} (working directory)")
+                return model_directory
+            model_directory = under_model_path
         if os.path.isdir(model_directory):
             return model_directory
         if os.path.exists(model_directory):
