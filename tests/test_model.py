@@ -143,3 +143,51 @@ def test_save_checkpoint_writes_upstream_layout(tiny_2stems, tmp_path):
     assert names["global_step"] == []
     assert names["conv2d_13/kernel"] == [4, 4, 1, 2]
     assert "batch_normalization_23/moving_variance" in names
+
+
+def expected_blstm_checkpoint(n_instruments: int, units: int, F: int, channels: int = 2):
+    """Upstream's CuDNNLSTM-era checkpoint names and shapes for ``blstm.blstm``."""
+    expected = {}
+    for k in range(n_instruments):
+        for j in range(3):
+            index = 3 * k + j
+            inputs = F * channels if j == 0 else 2 * units
+            for direction in ("forward", "backward"):
+                prefix = f"bidirectional{suffix(index)}/{direction}_cu_dnnlstm{suffix(index)}"
+                expected[f"{prefix}/kernel"] = [inputs, 4 * units]
+                expected[f"{prefix}/recurrent_kernel"] = [units, 4 * units]
+                expected[f"{prefix}/bias"] = [8 * units]
+        expected[f"time_distributed_{2 * k + 1}/kernel"] = [2 * units, F * channels]
+        expected[f"time_distributed_{2 * k + 1}/bias"] = [F * channels]
+    return expected
+
+
+def test_blstm_round_trips_through_upstream_names(tmp_path):
+    import tensorflow as tf
+
+    config = {
+        "mix_name": "mix",
+        "F": 64,
+        "n_channels": 2,
+        "instrument_list": ["vocals", "accompaniment"],
+        "model": {"type": "blstm.blstm", "params": {"lstm_units": 8}},
+    }
+    model = build_model(config)
+    spectrogram = np.random.default_rng(0).uniform(0, 1, (2, 16, 64, 2)).astype(np.float32)
+    prefix = save_checkpoint(model, tmp_path, step=3)
+    names = dict(tf.train.list_variables(prefix))
+    names.pop("global_step")
+    assert names == expected_blstm_checkpoint(2, 8, 64)
+    # CuDNN's bias pair is folded into one standard LSTM bias when loading.
+    cudnn_bias = np.arange(64, dtype=np.float32)
+    loaded = build_model(config)
+    load_checkpoint(loaded, prefix)
+    np.testing.assert_allclose(
+        model(spectrogram)["vocals_spectrogram"],
+        loaded(spectrogram)["vocals_spectrogram"],
+        atol=1e-6,
+    )
+    from spleeter.model.checkpoint import variable_mapping
+
+    mapping = variable_mapping("bidirectional/forward_cu_dnnlstm/lstm_cell/bias")
+    np.testing.assert_array_equal(mapping.to_keras(cudnn_bias), cudnn_bias[:32] + cudnn_bias[32:])

@@ -187,3 +187,30 @@ def test_configuration_missing_keys(tmp_path):
     path.write_text(json.dumps({"model_dir": "x", "sample_rate": 44100}))
     with pytest.raises(SpleeterError, match="partial.json lacks mix_name, instrument_list"):
         Separator(str(path))
+
+
+def test_blstm_separates_on_the_cpu(tmp_path, mixture):
+    """Upstream's BLSTM (CuDNNLSTM) could only run on a GPU; this one runs anywhere."""
+    from modelkit import write_config, write_model
+
+    config = {
+        "model_dir": str(tmp_path / "blstm"),
+        "mix_name": "mix",
+        "instrument_list": ["vocals", "accompaniment"],
+        "sample_rate": 44100,
+        "frame_length": 4096,
+        "frame_step": 1024,
+        "T": 64,
+        "F": 128,
+        "n_channels": 2,
+        "separation_exponent": 2,
+        "mask_extension": "zeros",
+        "model": {"type": "blstm.blstm", "params": {"lstm_units": 8}},
+    }
+    write_model(config, seed=2)
+    sources = Separator(write_config(config, tmp_path / "blstm.json"), multiprocess=False).separate(
+        mixture[:60_000]
+    )
+    assert list(sources) == ["vocals", "accompaniment"]
+    assert all(s.shape == (60_000, 2) and np.isfinite(s).all() for s in sources.values())
+    assert np.abs(sources["vocals"] - sources["accompaniment"]).max() > 1e-4
