@@ -58,10 +58,10 @@ class TensorFlowEngine:
         )
         self.batch_blocks = max(1, int(batch_blocks))
         signature = tf.TensorSpec((None, None, params["F"], params["n_channels"]), tf.float32)
-        self._forward = tf.function(
-            lambda spectrogram: self.model(spectrogram, training=False),
-            input_signature=[signature],
-        )
+        self._forward = tf.function(self._predict, input_signature=[signature], autograph=False)
+
+    def _predict(self, spectrogram: Any) -> dict[str, Any]:
+        return self.model(spectrogram, training=False)
 
     def __call__(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
         parts: dict[str, list[np.ndarray]] = {}

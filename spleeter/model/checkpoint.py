@@ -5,8 +5,7 @@ Keras auto-name (``conv2d_7/kernel``, ``batch_normalization_12/moving_mean``...)
 layers carry the same names, so most variables map one to one. The BLSTM differs: upstream used
 ``CuDNNLSTM``, whose bias holds separate input and recurrent halves (``8 * units``) and whose
 variables sit directly under the layer's name; a standard Keras LSTM sums the two halves and
-nests its variables under ``lstm_cell``. Layers wrapped in ``TimeDistributed`` also nest theirs
-one level deeper in Keras 3.
+nests its variables under ``lstm_cell``.
 """
 
 import os
@@ -57,9 +56,6 @@ def variable_mapping(keras_path: str) -> VariableMapping:
         if name.endswith("/bias"):
             return VariableMapping(keras_path, name, _sum_cudnn_bias, _split_cudnn_bias)
         return VariableMapping(keras_path, name, _identity, _identity)
-    parts = name.split("/")
-    if len(parts) == 3 and parts[0].startswith("time_distributed"):
-        name = f"{parts[0]}/{parts[2]}"
     return VariableMapping(keras_path, name, _identity, _identity)
 
 

@@ -31,7 +31,10 @@ def apply_blstm(
     units = int(params.get("lstm_units", DEFAULT_UNITS))
     initializer = keras.initializers.HeUniform(seed=_HE_UNIFORM_SEED)
     frequency_bins, channels = input_tensor.shape[2], input_tensor.shape[3]
-    x = keras.layers.TimeDistributed(keras.layers.Flatten(), name=names("time_distributed"))(
+    # Upstream wrapped Flatten, Dense and Reshape in TimeDistributed. Reshape and Dense act
+    # per frame on their own, and Keras 3's TimeDistributed mishandles a dynamic time axis,
+    # so the wrappers are dropped; the layers keep the wrappers' names (and variable paths).
+    x = keras.layers.Reshape((-1, frequency_bins * channels), name=names("time_distributed"))(
         input_tensor
     )
     for _ in range(3):
@@ -39,12 +42,13 @@ def apply_blstm(
             units, return_sequences=True, kernel_initializer=initializer, name=names("cu_dnnlstm")
         )
         x = keras.layers.Bidirectional(lstm, name=names("bidirectional"))(x)
-    dense = keras.layers.Dense(
-        frequency_bins * channels, activation="relu", kernel_initializer=initializer
-    )
-    x = keras.layers.TimeDistributed(dense, name=names("time_distributed"))(x)
-    reshape = keras.layers.Reshape((frequency_bins, channels))
-    return keras.layers.TimeDistributed(reshape, name=output_name)(x)
+    x = keras.layers.Dense(
+        frequency_bins * channels,
+        activation="relu",
+        kernel_initializer=initializer,
+        name=names("time_distributed"),
+    )(x)
+    return keras.layers.Reshape((-1, frequency_bins, channels), name=output_name)(x)
 
 
 def blstm(input_tensor: Any, instruments: Iterable[str], params: dict | None = None) -> dict:
