@@ -12,7 +12,7 @@ restored its checkpoint on each ``separate``).
 """
 
 import os
-import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from os.path import basename, dirname, join, splitext
 from typing import Any
@@ -23,10 +23,10 @@ from . import SpleeterError
 from .audio import Codec
 from .audio.adapter import AudioAdapter
 from .audio.convertor import to_stereo
-from .audio.spectrogram import istft, magnitude_blocks, stft, unblock
+from .audio.streams import ArrayReader, AudioReader, AudioWriter
 from .engines import Engine, create_engine
-from .masking import extend_mask, ratio_masks, wiener_filter, zero_extend
 from .model.provider import ModelProvider
+from .pipeline import DEFAULT_SEGMENT_BLOCKS, SeparationPipeline
 from .types import AudioDescriptor
 from .utils.configuration import load_configuration
 from .utils.logging import logger
@@ -57,10 +57,16 @@ class Separator:
             ``-16kHz`` variants) or the path of a JSON configuration.
         MWF: use the multichannel Wiener filter instead of ratio masks.
         multiprocess: write output files in the background (``join()`` waits for them).
+        segment_blocks: blocks of ``T`` frames separated at a time (memory is bounded by the
+            segment, not the input); ``None`` separates in one piece. Same result either way.
     """
 
     def __init__(
-        self, params_descriptor: str, MWF: bool = False, multiprocess: bool = True
+        self,
+        params_descriptor: str,
+        MWF: bool = False,
+        multiprocess: bool = True,
+        segment_blocks: int | None = DEFAULT_SEGMENT_BLOCKS,
     ) -> None:
         self._params = load_configuration(params_descriptor)
         missing = [key for key in SEPARATION_KEYS if key not in self._params]
@@ -73,6 +79,7 @@ class Separator:
         self._MWF = MWF
         self._params["MWF"] = MWF
         self._engine: Engine | None = None
+        self._pipeline = SeparationPipeline(self._params, self._get_engine, MWF, segment_blocks)
         self._pool: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) if multiprocess else None
         )
@@ -105,36 +112,19 @@ class Separator:
             ``{instrument: float32 array (n_samples, 2)}`` in the configuration's order.
         """
         waveform = _as_waveform(waveform, audio_descriptor)
-        params = self._params
-        if params["n_channels"] != 2:
+        self._check_channels()
+        pieces: dict[str, list[np.ndarray]] = {name: [] for name in self.instruments}
+        for separated in self._pipeline.run(ArrayReader(waveform, self.sample_rate).read):
+            for name, piece in separated.items():
+                pieces[name].append(piece)
+        return {name: np.concatenate(parts) for name, parts in pieces.items()}
+
+    def _check_channels(self) -> None:
+        if self._params["n_channels"] != 2:
             raise SpleeterError(
                 f"Configuration {self._params_descriptor}: separation needs n_channels = 2 "
-                f"(got {params['n_channels']})"
+                f"(got {self._params['n_channels']})"
             )
-        frame_length, frame_step = params["frame_length"], params["frame_step"]
-        spectrum = stft(waveform, frame_length, frame_step)
-        n_frames, n_bins, _ = spectrum.shape
-        blocks = magnitude_blocks(spectrum, params["T"], params["F"])
-        estimates = self._get_engine()(blocks)
-        names = [f"{instrument}_spectrogram" for instrument in self.instruments]
-        if self._MWF:
-            magnitudes = np.stack(
-                [zero_extend(unblock(estimates[name], n_frames), n_bins) for name in names],
-                axis=-1,
-            )
-            filtered = wiener_filter(magnitudes, spectrum)
-            stfts = [filtered[..., k] for k in range(len(names))]
-        else:
-            masks = ratio_masks(estimates, params["separation_exponent"])
-            stfts = [
-                spectrum
-                * extend_mask(unblock(masks[name], n_frames), n_bins, params["mask_extension"])
-                for name in names
-            ]
-        return {
-            instrument: istft(separated, frame_length, frame_step, waveform.shape[0])
-            for instrument, separated in zip(self.instruments, stfts, strict=True)
-        }
 
     def separate_to_file(
         self,
@@ -147,22 +137,47 @@ class Separator:
         bitrate: str = "128k",
         filename_format: str = DEFAULT_FILENAME_FORMAT,
         synchronous: bool = True,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         """Load ``audio_descriptor``, separate it and write one file per instrument.
 
         Output paths are ``destination/filename_format`` with ``{filename}``, ``{foldername}``,
         ``{instrument}`` and ``{codec}`` filled in. A file's stems are written all together or
-        not at all. With ``synchronous=False`` (and ``multiprocess``) the writing happens in the
-        background: call :meth:`join`.
+        not at all. The input is decoded, separated and encoded a segment at a time, so memory
+        does not grow with its length; ``duration=None`` separates the whole file. ``progress``
+        is called with the number of samples written after each segment. (``synchronous`` is
+        kept for compatibility: the files are complete when this returns.)
         """
         if audio_adapter is None:
             audio_adapter = AudioAdapter.default()
         paths = self.output_paths(audio_descriptor, destination, filename_format, codec)
-        waveform, _ = audio_adapter.load(
+        self._check_channels()
+        with audio_adapter.open_reader(
             audio_descriptor, offset=offset, duration=duration, sample_rate=self._sample_rate
-        )
-        sources = self.separate(waveform, audio_descriptor)
-        self._submit(sources, paths, codec, audio_adapter, bitrate, synchronous)
+        ) as reader:
+            self._stream(reader, paths, codec, audio_adapter, bitrate, progress)
+        del synchronous  # files are complete when this returns (encoded while separating)
+
+    def _stream(
+        self,
+        reader: AudioReader,
+        paths: dict[str, str],
+        codec: Codec,
+        audio_adapter: AudioAdapter,
+        bitrate: str,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Separate ``reader``'s samples segment by segment straight into the output files."""
+
+        def read_stereo(n_samples: int) -> np.ndarray:
+            chunk = reader.read(n_samples)
+            return to_stereo(chunk) if chunk.shape[1] != 2 else chunk
+
+        with _OutputGroup(paths, audio_adapter, self._sample_rate, codec, bitrate) as outputs:
+            for separated in self._pipeline.run(read_stereo):
+                outputs.write(separated)
+                if progress is not None:
+                    progress(next(iter(separated.values())).shape[0])
 
     def save_to_file(
         self,
@@ -245,37 +260,9 @@ class Separator:
         audio_adapter: AudioAdapter,
         bitrate: str,
     ) -> None:
-        """Write every stem to a temporary file, then rename them all into place."""
-        created: list[str] = []
-        staged: dict[str, str] = {}
-        try:
-            for instrument, path in paths.items():
-                created += _make_parents(dirname(path) or ".")
-                stem, extension = splitext(basename(path))
-                temporary = join(dirname(path), f".{stem}.{uuid.uuid4().hex[:8]}.part{extension}")
-                staged[temporary] = path
-                try:
-                    audio_adapter.save(
-                        temporary, sources[instrument], self._sample_rate, codec, bitrate
-                    )
-                except SpleeterError as error:
-                    raise SpleeterError(str(error).replace(temporary, path)) from error
-            for temporary, path in staged.items():
-                os.replace(temporary, path)
-        except BaseException as error:
-            for temporary in staged:
-                if os.path.exists(temporary):
-                    os.remove(temporary)
-            for directory in reversed(created):
-                try:
-                    os.rmdir(directory)
-                except OSError:
-                    break
-            if isinstance(error, OSError):
-                raise SpleeterError(f"Cannot write {path}: {error.strerror or error}") from error
-            raise
-        for path in paths.values():
-            logger.info(f"File {path} written succesfully")
+        """Write in-memory ``sources``: every stem, or none of them."""
+        with _OutputGroup(paths, audio_adapter, self._sample_rate, codec, bitrate) as outputs:
+            outputs.write({name: sources[name] for name in paths})
 
     def join(self, timeout: int = 200) -> None:
         """Wait for the background writes; re-raise the first failure once all are done."""
@@ -294,6 +281,67 @@ class Separator:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=True)
+
+
+class _OutputGroup:
+    """The files of one input's stems, published together once all are complete, or not at all.
+
+    Missing directories are created, and removed again if the group fails.
+    """
+
+    def __init__(
+        self,
+        paths: dict[str, str],
+        adapter: AudioAdapter,
+        sample_rate: int,
+        codec: Codec,
+        bitrate: str | None,
+    ) -> None:
+        self._paths = paths
+        self._arguments = (adapter, sample_rate, codec, bitrate)
+        self._writers: dict[str, AudioWriter] = {}
+        self._created: list[str] = []
+
+    def __enter__(self) -> "_OutputGroup":
+        adapter, sample_rate, codec, bitrate = self._arguments
+        try:
+            for instrument, path in self._paths.items():
+                self._created += _make_parents(dirname(path) or ".")
+                self._writers[instrument] = adapter.open_writer(
+                    path, sample_rate, 2, codec, bitrate
+                )
+        except BaseException:
+            self._abort()
+            raise
+        return self
+
+    def write(self, pieces: dict[str, np.ndarray]) -> None:
+        for instrument, piece in pieces.items():
+            self._writers[instrument].write(piece)
+
+    def __exit__(self, error_type: Any, *_: Any) -> None:
+        if error_type is not None:
+            self._abort()
+            return
+        try:
+            for writer in self._writers.values():
+                writer.finish()
+            for writer in self._writers.values():
+                writer.commit()
+        except BaseException:
+            self._abort()
+            raise
+        for path in self._paths.values():
+            logger.info(f"File {path} written succesfully")
+
+    def _abort(self) -> None:
+        for writer in self._writers.values():
+            writer.abort()
+        for directory in reversed(self._created):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
 
 
 def _as_waveform(waveform: Any, audio_descriptor: str | None) -> np.ndarray:

@@ -214,3 +214,21 @@ def test_blstm_separates_on_the_cpu(tmp_path, mixture):
     assert list(sources) == ["vocals", "accompaniment"]
     assert all(s.shape == (60_000, 2) and np.isfinite(s).all() for s in sources.values())
     assert np.abs(sources["vocals"] - sources["accompaniment"]).max() > 1e-4
+
+
+@pytest.fixture(scope="module")
+def one_piece_and_segmented(tiny_4stems):
+    whole = Separator(tiny_4stems, multiprocess=False, segment_blocks=None)
+    return whole, Separator(tiny_4stems, multiprocess=False, segment_blocks=1)
+
+
+@pytest.mark.parametrize("n_samples", [268_288, 65 * 1024 - 4096, 64 * 1024 - 4096 + 1, 3000])
+def test_segments_give_the_same_samples_as_one_piece(one_piece_and_segmented, mixture, n_samples):
+    """Separating a block of T frames at a time equals separating in one piece, whatever the
+    length (segment borders fall on block borders; the inverse STFT carries frames across)."""
+    waveform = np.tile(mixture, (2, 1))[:n_samples]
+    whole, segmented = one_piece_and_segmented
+    expected, pieces = whole.separate(waveform), segmented.separate(waveform)
+    for name in INSTRUMENTS:
+        assert pieces[name].shape == expected[name].shape == (n_samples, 2)
+        assert np.abs(pieces[name] - expected[name]).max() < 1e-6, name

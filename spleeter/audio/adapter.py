@@ -10,6 +10,7 @@ import numpy as np
 from .. import SpleeterError
 from ..types import AudioDescriptor, Signal
 from . import Codec
+from .streams import ArrayReader, AudioReader, AudioWriter, BufferedWriter
 
 
 class AudioAdapter(ABC):
@@ -53,6 +54,36 @@ class AudioAdapter(ABC):
         Raises:
             SpleeterError: the file cannot be written.
         """
+
+    def open_reader(
+        self,
+        audio_descriptor: AudioDescriptor,
+        offset: float | None = None,
+        duration: float | None = None,
+        sample_rate: float | None = None,
+    ) -> AudioReader:
+        """A reader over the same samples ``load`` returns, handed out in chunks.
+
+        This default loads the whole file; adapters that can decode progressively override it
+        so that long files need bounded memory.
+        """
+        waveform, rate = self.load(audio_descriptor, offset, duration, sample_rate)
+        return ArrayReader(np.asarray(waveform, dtype=np.float32), int(float(rate)))
+
+    def open_writer(
+        self,
+        path: Path | str,
+        sample_rate: float,
+        channels: int,
+        codec: Codec | None = None,
+        bitrate: str | None = None,
+    ) -> AudioWriter:
+        """A writer producing the same file ``save`` would, fed in chunks.
+
+        This default buffers the samples and calls ``save`` when finished; adapters that can
+        encode progressively override it.
+        """
+        return BufferedWriter(self, str(path), int(float(sample_rate)), codec, bitrate)
 
     @classmethod
     def default(cls) -> "AudioAdapter":

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +23,7 @@ from ..types import Signal
 from ..utils.logging import logger
 from . import Codec
 from .adapter import AudioAdapter
+from .streams import AudioReader, AudioWriter, remove_quietly
 
 PathLike = str | bytes | os.PathLike
 """What the adapter accepts as a file path."""
@@ -155,21 +155,34 @@ def _check_window(offset: float | None, duration: float | None) -> None:
         raise SpleeterError(f"invalid duration {duration!r}: expected seconds > 0")
 
 
-def _expected_bytes(
-    file_duration: float | None,
-    offset: float | None,
-    duration: float | None,
-    rate: int,
-    channels: int,
-) -> int:
-    """A slight over-estimate of the decoded size in bytes, to size the read buffer once."""
-    seconds = file_duration - (offset or 0.0) if file_duration is not None else None
+def _expected_seconds(
+    file_duration: float | None, offset: float | None, duration: float | None
+) -> float | None:
+    """How many seconds a decode of ``file_duration`` from ``offset`` for ``duration`` gives."""
+    seconds = max(file_duration - (offset or 0.0), 0.0) if file_duration is not None else None
     if duration is not None and math.isfinite(duration):
         seconds = duration if seconds is None else min(seconds, duration)
+    return seconds
+
+
+def _expected_bytes(seconds: float | None, rate: int, channels: int) -> int:
+    """A slight over-estimate of the decoded size in bytes, to size the read buffer once."""
     if seconds is None:
         return _READ_CHUNK
-    frames = (max(seconds, 0.0) * 1.01 + 0.5) * rate
+    frames = (seconds * 1.01 + 0.5) * rate
     return max(int(frames) * channels * 4, 1 << 16)
+
+
+def _read_into(stream: IO[bytes], buffer: bytearray) -> int:
+    """Fill ``buffer`` from ``stream``; fewer bytes only at the end of the stream."""
+    filled = 0
+    with memoryview(buffer) as view:
+        while filled < len(buffer):
+            count = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+            if not count:
+                break
+            filled += count
+    return filled
 
 
 def _read_all(stream: IO[bytes], size_hint: int) -> bytearray:
@@ -192,22 +205,6 @@ def _read_all(stream: IO[bytes], size_hint: int) -> bytearray:
     return buffer
 
 
-def _decode(command: list[str], size_hint: int) -> tuple[bytearray, int, str]:
-    """Run an ffmpeg decode command: raw output, return code and error output."""
-    with tempfile.TemporaryFile() as errors:
-        try:
-            process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors
-            )
-        except OSError as error:
-            raise _run_error("ffmpeg", error) from error
-        with process:
-            assert process.stdout is not None
-            data = _read_all(process.stdout, size_hint)
-        errors.seek(0)
-        return data, process.returncode, errors.read().decode(errors="replace")
-
-
 def _to_waveform(data: bytearray, channels: int, dtype: Any) -> np.ndarray:
     """Raw little-endian float32 bytes as an ``(n, channels)`` array of ``dtype``."""
     frames = len(data) // (4 * channels)
@@ -216,14 +213,6 @@ def _to_waveform(data: bytearray, channels: int, dtype: Any) -> np.ndarray:
         dtype = dtype.decode()
     target = np.dtype(dtype)
     return waveform if waveform.dtype == target else waveform.astype(target)
-
-
-def _temporary_path(path: str) -> str:
-    """A hidden, unique name next to ``path`` with the same extension (ffmpeg picks the
-    container from it)."""
-    directory, name = os.path.split(path)
-    stem, extension = os.path.splitext(name)
-    return os.path.join(directory, f".{stem}.part-{secrets.token_hex(4)}{extension}")
 
 
 def _encode_command(
@@ -250,46 +239,10 @@ def _as_frames(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data, dtype="<f4")
 
 
-def _encode(command: list[str], frames: np.ndarray) -> tuple[int, str]:
-    """Run an ffmpeg encode command fed with ``frames``: return code and error output."""
-    with tempfile.TemporaryFile() as errors:
-        try:
-            process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=errors)
-        except OSError as error:
-            raise _run_error("ffmpeg", error) from error
-        assert process.stdin is not None
-        try:
-            process.stdin.write(memoryview(frames).cast("B"))
-        except BrokenPipeError:
-            pass  # ffmpeg exited early: its return code and stderr tell why
-        finally:
-            _close(process.stdin)
-            process.wait()
-        errors.seek(0)
-        return process.returncode, errors.read().decode(errors="replace")
-
-
 def _close(stream: IO[bytes]) -> None:
     """Close ``stream``, ignoring a reader that has already gone away."""
     with contextlib.suppress(BrokenPipeError):
         stream.close()
-
-
-def _remove(path: str) -> None:
-    """Delete ``path`` if it exists."""
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
-
-
-def _commit(temporary: str, path: str) -> None:
-    """Move the encoded ``temporary`` over ``path``, keeping the permissions of a file it
-    replaces."""
-    with contextlib.suppress(OSError):  # no previous file: keep the default mode
-        shutil.copymode(path, temporary)
-    try:
-        os.replace(temporary, path)
-    except OSError as error:
-        raise SpleeterError(f"{path}: cannot write file ({error.strerror or error})") from error
 
 
 class FFMPEGProcessAudioAdapter(AudioAdapter):
@@ -338,34 +291,30 @@ class FFMPEGProcessAudioAdapter(AudioAdapter):
             SpleeterError: the file is missing, not audio, empty or yields no samples (for
                 instance an offset past its end).
         """
-        path = _to_str(path)
-        _check_window(offset, duration)
-        _check_input(path)
-        channels, native_rate, file_duration = _probe(path)
-        rate = _sample_rate(sample_rate, native_rate)
-        command = [*_FFMPEG, "-i", path, "-map", "0:a:0", "-f", "f32le"]
-        command += ["-ar", str(rate), "-ac", str(channels)]
-        if duration is not None and math.isfinite(duration):
-            command += ["-t", _timestamp(duration)]
-        if offset:
-            command += ["-ss", _timestamp(offset)]
-        size_hint = _expected_bytes(file_duration, offset, duration, rate, channels)
-        data, returncode, stderr = _decode([*command, "pipe:"], size_hint)
-        if returncode != 0:
-            raise SpleeterError(f"{path}: cannot decode audio ({_error_line(stderr, path)})")
-        if len(data) < 4 * channels:
-            raise SpleeterError(self._no_samples_message(path, offset, file_duration))
-        if stderr.strip():
-            logger.warning(f"{path}: decoded with errors ({_error_line(stderr, path)})")
-        return _to_waveform(data, channels, dtype), rate
+        with FFMPEGReader(path, offset, duration, sample_rate) as reader:
+            data = reader.read_all()
+        return _to_waveform(data, reader.channels, dtype), reader.sample_rate
 
-    @staticmethod
-    def _no_samples_message(path: str, offset: float | None, length: float | None) -> str:
-        """Why decoding ``path`` gave no samples."""
-        if offset and (length is None or offset >= length):
-            known = f" ({length:g} s long)" if length is not None else ""
-            return f"{path}: offset {offset:g} s is past the end of the audio{known}"
-        return f"{path}: no audio samples could be decoded (truncated or corrupted file?)"
+    def open_reader(
+        self,
+        path: PathLike,
+        offset: float | None = None,
+        duration: float | None = None,
+        sample_rate: float | None = None,
+    ) -> "FFMPEGReader":
+        """Decode progressively: the samples ``load`` would return, in chunks."""
+        return FFMPEGReader(path, offset, duration, sample_rate)
+
+    def open_writer(
+        self,
+        path: PathLike,
+        sample_rate: float,
+        channels: int,
+        codec: Codec | str | None = None,
+        bitrate: str | None = None,
+    ) -> "FFMPEGWriter":
+        """Encode progressively into a temporary file, published by ``commit()``."""
+        return FFMPEGWriter(path, sample_rate, channels, self._encoder(codec), bitrate)
 
     def save(
         self,
@@ -388,26 +337,170 @@ class FFMPEGProcessAudioAdapter(AudioAdapter):
         Raises:
             SpleeterError: the directory does not exist, or encoding failed (no file is left).
         """
-        path = _to_str(path)
-        directory = os.path.dirname(path) or os.curdir
+        frames = _as_frames(data)
+        writer = self.open_writer(path, sample_rate, frames.shape[1], codec, bitrate)
+        try:
+            writer.write(frames)
+            writer.finish()
+            writer.commit()
+        finally:
+            writer.abort()
+        logger.debug(f"File {writer.path} written succesfully")
+
+    def _encoder(self, codec: Codec | str | None) -> str | None:
+        """The ffmpeg encoder for ``codec`` (None: ffmpeg's default for the extension)."""
+        if codec is None or codec == Codec.WAV:
+            return None
+        return self.SUPPORTED_CODECS.get(codec, str(codec))  # type: ignore[call-overload]
+
+
+class FFMPEGReader(AudioReader):
+    """Decodes one file with an ``ffmpeg`` process, handing out float32 samples in chunks."""
+
+    def __init__(
+        self,
+        path: PathLike,
+        offset: float | None = None,
+        duration: float | None = None,
+        sample_rate: float | None = None,
+    ) -> None:
+        self.path = _to_str(path)
+        self._offset = offset
+        _check_window(offset, duration)
+        _check_input(self.path)
+        self.channels, native_rate, self._file_duration = _probe(self.path)
+        self.sample_rate = _sample_rate(sample_rate, native_rate)
+        self.duration = _expected_seconds(self._file_duration, offset, duration)
+        command = [*_FFMPEG, "-i", self.path, "-map", "0:a:0", "-f", "f32le"]
+        command += ["-ar", str(self.sample_rate), "-ac", str(self.channels)]
+        if duration is not None and math.isfinite(duration):
+            command += ["-t", _timestamp(duration)]
+        if offset:
+            command += ["-ss", _timestamp(offset)]
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
+        try:
+            self._process = subprocess.Popen(
+                [*command, "pipe:"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+            )
+        except OSError as error:
+            self._errors.close()
+            raise _run_error("ffmpeg", error) from error
+        self._samples = 0
+        self._done = False
+
+    def read(self, n_samples: int) -> np.ndarray:
+        if self._done:
+            return np.zeros((0, self.channels), np.float32)
+        frame_bytes = 4 * self.channels
+        buffer = bytearray(n_samples * frame_bytes)
+        filled = _read_into(self._process.stdout, buffer)  # type: ignore[arg-type]
+        del buffer[filled - filled % frame_bytes :]
+        self._samples += len(buffer) // frame_bytes
+        if filled < n_samples * frame_bytes:
+            self._finish()
+        return _to_waveform(buffer, self.channels, np.float32)
+
+    def read_all(self) -> bytearray:
+        """Everything left, as raw float32 bytes (one preallocated buffer, no copies)."""
+        size_hint = _expected_bytes(self.duration, self.sample_rate, self.channels)
+        data = _read_all(self._process.stdout, size_hint)  # type: ignore[arg-type]
+        del data[len(data) - len(data) % (4 * self.channels) :]
+        self._samples += len(data) // (4 * self.channels)
+        self._finish()
+        return data
+
+    def _finish(self) -> None:
+        """Reap ffmpeg and turn a failure, or an input without samples, into an error."""
+        self._done = True
+        returncode = self._process.wait()
+        self._errors.seek(0)
+        stderr = self._errors.read().decode(errors="replace")
+        if returncode != 0:
+            raise SpleeterError(
+                f"{self.path}: cannot decode audio ({_error_line(stderr, self.path)})"
+            )
+        if self._samples == 0:
+            raise SpleeterError(self._no_samples_message())
+        if stderr.strip():
+            logger.warning(f"{self.path}: decoded with errors ({_error_line(stderr, self.path)})")
+
+    def _no_samples_message(self) -> str:
+        """Why decoding gave no samples."""
+        offset, length = self._offset, self._file_duration
+        if offset and (length is None or offset >= length):
+            known = f" ({length:g} s long)" if length is not None else ""
+            return f"{self.path}: offset {offset:g} s is past the end of the audio{known}"
+        return f"{self.path}: no audio samples could be decoded (truncated or corrupted file?)"
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+        self._errors.close()
+
+
+class FFMPEGWriter(AudioWriter):
+    """Encodes one file with an ``ffmpeg`` process fed in chunks, into a temporary file."""
+
+    def __init__(
+        self,
+        path: PathLike,
+        sample_rate: float,
+        channels: int,
+        encoder: str | None = None,
+        bitrate: str | None = None,
+    ) -> None:
+        super().__init__(_to_str(path))
+        directory = os.path.dirname(self.path) or os.curdir
         if not os.path.isdir(directory):
             raise SpleeterError(f"output directory does not exist: {directory}")
-        frames = _as_frames(data)
+        if channels <= 0:
+            raise SpleeterError(f"cannot save {channels} audio channels into {self.path}")
+        self.channels = channels
         rate = _sample_rate(sample_rate)
-        encoder = None if codec is None or codec == Codec.WAV else codec
-        encoder = self.SUPPORTED_CODECS.get(encoder, encoder)  # type: ignore[arg-type]
-        logger.debug(f"Writing file {path}")
-        temporary = _temporary_path(path)
-        command = _encode_command(temporary, rate, frames.shape[1], encoder, bitrate)
+        logger.debug(f"Writing file {self.path}")
+        command = _encode_command(self.temporary, rate, channels, encoder, bitrate)
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
         try:
-            returncode, stderr = _encode(command, frames)
-            if returncode != 0:
-                reason = _error_line(stderr, temporary).replace(temporary, path)
-                raise SpleeterError(f"{path}: cannot write audio ({reason})")
-            _commit(temporary, path)
-        finally:
-            _remove(temporary)
-        logger.debug(f"File {path} written succesfully")
+            self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._errors)
+        except OSError as error:
+            self._errors.close()
+            raise _run_error("ffmpeg", error) from error
+
+    def write(self, data: np.ndarray) -> None:
+        frames = _as_frames(data)
+        if frames.shape[1] != self.channels:
+            raise SpleeterError(
+                f"{self.path}: got {frames.shape[1]} channels, expected {self.channels}"
+            )
+        with contextlib.suppress(BrokenPipeError):  # ffmpeg exited early: finish() says why
+            self._process.stdin.write(memoryview(frames).cast("B"))  # type: ignore[union-attr]
+
+    def finish(self) -> None:
+        _close(self._process.stdin)  # type: ignore[arg-type]
+        returncode = self._process.wait()
+        self._errors.seek(0)
+        stderr = self._errors.read().decode(errors="replace")
+        self._errors.close()
+        if returncode != 0:
+            remove_quietly(self.temporary)
+            reason = _error_line(stderr, self.temporary).replace(self.temporary, self.path)
+            raise SpleeterError(f"{self.path}: cannot write audio ({reason})")
+
+    def abort(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self._process.stdin.close()  # type: ignore[union-attr]
+        if not self._errors.closed:
+            self._errors.close()
+        remove_quietly(self.temporary)
 
 
 __all__ = ["FFMPEGProcessAudioAdapter"]

@@ -21,21 +21,35 @@ def frame_count(n_samples: int, frame_length: int, frame_step: int) -> int:
     return -(-(n_samples + frame_length) // frame_step)
 
 
-def stft(waveform: np.ndarray, frame_length: int, frame_step: int) -> np.ndarray:
-    """Complex64 STFT ``(n_frames, frame_length // 2 + 1, n_channels)`` of a ``(n, c)`` waveform."""
-    n_samples = waveform.shape[0]
-    frames = frame_count(n_samples, frame_length, frame_step)
-    padded_length = (frames - 1) * frame_step + frame_length
-    padded = np.zeros((waveform.shape[1], padded_length), dtype=np.float32)
-    padded[:, frame_length : frame_length + n_samples] = waveform.T
+def frames_stft(padded: np.ndarray, frame_length: int, frame_step: int) -> np.ndarray:
+    """STFT ``(n_frames, bins, channels)`` of an already padded ``(n, c)`` signal whose length
+    is ``(n_frames - 1) * frame_step + frame_length``: one frame every ``frame_step`` samples."""
     spectrum = librosa.stft(
-        padded, n_fft=frame_length, hop_length=frame_step, window=WINDOW, center=False
+        np.ascontiguousarray(padded.T),
+        n_fft=frame_length,
+        hop_length=frame_step,
+        window=WINDOW,
+        center=False,
     )
     return np.ascontiguousarray(spectrum.transpose(2, 1, 0))
 
 
-def istft(spectrum: np.ndarray, frame_length: int, frame_step: int, n_samples: int) -> np.ndarray:
-    """Float32 waveform ``(n_samples, n_channels)`` from an STFT made by :func:`stft`."""
+def stft(waveform: np.ndarray, frame_length: int, frame_step: int) -> np.ndarray:
+    """Complex64 STFT ``(n_frames, frame_length // 2 + 1, n_channels)`` of a ``(n, c)`` waveform."""
+    n_samples = waveform.shape[0]
+    frames = frame_count(n_samples, frame_length, frame_step)
+    padded = np.zeros(((frames - 1) * frame_step + frame_length, waveform.shape[1]), np.float32)
+    padded[frame_length : frame_length + n_samples] = waveform
+    return frames_stft(padded, frame_length, frame_step)
+
+
+def overlap_add(spectrum: np.ndarray, frame_length: int, frame_step: int) -> np.ndarray:
+    """Inverse of :func:`frames_stft`: the ``((n_frames - 1) * frame_step + frame_length, c)``
+    signal, each sample normalised by the squared windows of the frames present.
+
+    Where every frame overlapping a sample is present (all but the first and last
+    ``frame_length - frame_step`` samples), this equals upstream's overlap-add times 2/3.
+    """
     waveform = librosa.istft(
         np.ascontiguousarray(spectrum.transpose(2, 1, 0)),
         hop_length=frame_step,
@@ -44,7 +58,12 @@ def istft(spectrum: np.ndarray, frame_length: int, frame_step: int, n_samples: i
         center=False,
         dtype=np.float32,
     )
-    return np.ascontiguousarray(waveform[:, frame_length : frame_length + n_samples].T)
+    return np.ascontiguousarray(waveform.T)
+
+
+def istft(spectrum: np.ndarray, frame_length: int, frame_step: int, n_samples: int) -> np.ndarray:
+    """Float32 waveform ``(n_samples, n_channels)`` from an STFT made by :func:`stft`."""
+    return overlap_add(spectrum, frame_length, frame_step)[frame_length : frame_length + n_samples]
 
 
 def magnitude_blocks(spectrum: np.ndarray, T: int, F: int) -> np.ndarray:

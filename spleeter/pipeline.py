@@ -1,0 +1,171 @@
+"""The separation pipeline, run segment by segment so that memory does not grow with length.
+
+Upstream separates a whole file at once: STFT of the waveform (``frame_length`` zeros prepended,
+end zero-padded to a whole frame), magnitudes cut into non-overlapping blocks of ``T`` frames,
+one network pass, masks, inverse STFT cropped back to the input's length. Everything but the
+last step is frame-local, so the same result can be produced a segment at a time, provided that
+
+- a segment is a whole number of ``T``-frame blocks counted from the first frame (the network
+  then sees exactly upstream's blocks), and
+- each segment's inverse STFT also gets the last ``(frame_length - 1) // frame_step`` masked
+  frames of the previous segment: every sample it emits then receives the contribution of
+  every frame overlapping it, as in the one-piece transform.
+
+Segments therefore give the same samples as separating in one piece (the tests check it). The
+multichannel Wiener filter is the exception: norbert estimates spatial covariances over the
+whole signal, so ``MWF`` runs as a single segment, like upstream.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from . import SpleeterError
+from .audio.spectrogram import frame_count, frames_stft, magnitude_blocks, overlap_add, unblock
+from .engines import Engine
+from .masking import extend_mask, ratio_masks, wiener_filter, zero_extend
+
+DEFAULT_SEGMENT_BLOCKS = 4
+"""Blocks of ``T`` frames per segment: 4 x 512 frames, about 47.5 s at 44.1 kHz."""
+
+Reader = Callable[[int], np.ndarray]
+"""``read(n)``: up to ``n`` float32 stereo samples ``(n, 2)``; fewer only at the end."""
+
+
+class SeparationPipeline:
+    """Turns a stream of mixture samples into streams of separated samples, one per instrument.
+
+    Args:
+        params: the configuration (frame sizes, ``T``, ``F``, instruments, mask settings).
+        engine: returns the inference engine (called once, when the first segment needs it).
+        mwf: use norbert's multichannel Wiener filter (whole signal at once) instead of masks.
+        segment_blocks: ``T``-frame blocks per segment; ``None`` for a single segment.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any],
+        engine: Callable[[], Engine],
+        mwf: bool = False,
+        segment_blocks: int | None = DEFAULT_SEGMENT_BLOCKS,
+    ) -> None:
+        self.frame_length = int(params["frame_length"])
+        self.frame_step = int(params["frame_step"])
+        self.T = int(params["T"])
+        self.F = int(params["F"])
+        self.instruments = list(params["instrument_list"])
+        self.separation_exponent = params["separation_exponent"]
+        self.mask_extension = params["mask_extension"]
+        self.mwf = mwf
+        self._engine = engine
+        if segment_blocks is not None and segment_blocks < 1:
+            raise SpleeterError(f"segment_blocks must be at least 1 (got {segment_blocks})")
+        self.segment_frames = None if mwf or segment_blocks is None else segment_blocks * self.T
+        self.carried_frames = (self.frame_length - 1) // self.frame_step
+
+    def run(self, read: Reader) -> Iterator[dict[str, np.ndarray]]:
+        """Separate the samples ``read`` hands out; yield consecutive output pieces.
+
+        The pieces of each instrument, concatenated, have exactly the input's length.
+        """
+        N, H = self.frame_length, self.frame_step
+        buffer = _Buffer(N)
+        carried: dict[str, np.ndarray] = {}
+        start = 0  # first frame of the current segment
+        while True:
+            wanted_end = None if self.segment_frames is None else start + self.segment_frames
+            final = not buffer.fill(read, None if wanted_end is None else (wanted_end - 1) * H + N)
+            if final:
+                n_samples = buffer.samples_read
+                if n_samples == 0:
+                    raise SpleeterError("no samples to separate")
+                stop = frame_count(n_samples, N, H)
+                emit_end = n_samples + N
+            else:
+                stop = wanted_end
+                emit_end = stop * H
+            padded = buffer.window(start * H, (stop - 1) * H + N)
+            separated = self._separate_frames(frames_stft(padded, N, H))
+            first_frame = start - len(next(iter(carried.values()), ()))
+            pieces = {}
+            for name, frames in separated.items():
+                with_carry = np.concatenate([carried[name], frames]) if name in carried else frames
+                signal = overlap_add(with_carry, N, H)
+                emit_start = max(start * H, N)  # padded samples before N are the front padding
+                pieces[name] = signal[emit_start - first_frame * H : emit_end - first_frame * H]
+                carried[name] = (
+                    frames[-self.carried_frames :] if self.carried_frames else frames[:0]
+                )
+            yield pieces
+            if final:
+                return
+            buffer.discard_before(stop * H)
+            start = stop
+
+    def _separate_frames(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
+        """Separated STFTs ``{instrument: (frames, bins, 2)}`` of a segment's mixture STFT."""
+        n_frames, n_bins, _ = spectrum.shape
+        estimates = self._engine()(magnitude_blocks(spectrum, self.T, self.F))
+        names = [f"{instrument}_spectrogram" for instrument in self.instruments]
+        if self.mwf:
+            magnitudes = np.stack(
+                [zero_extend(unblock(estimates[name], n_frames), n_bins) for name in names],
+                axis=-1,
+            )
+            filtered = wiener_filter(magnitudes, spectrum)
+            return {
+                instrument: filtered[..., index]
+                for index, instrument in enumerate(self.instruments)
+            }
+        masks = ratio_masks(estimates, self.separation_exponent)
+        return {
+            instrument: spectrum
+            * extend_mask(unblock(masks[name], n_frames), n_bins, self.mask_extension)
+            for instrument, name in zip(self.instruments, names, strict=True)
+        }
+
+
+class _Buffer:
+    """The padded mixture signal (``frame_length`` zeros, the samples, end zeros), kept only
+    from the current segment's first sample on."""
+
+    def __init__(self, front_padding: int) -> None:
+        self._chunks: list[np.ndarray] = [np.zeros((front_padding, 2), np.float32)]
+        self._start = 0  # padded position of the first sample held
+        self._end = front_padding  # padded position after the last sample held
+        self._front = front_padding
+        self._exhausted = False
+
+    @property
+    def samples_read(self) -> int:
+        return self._end - self._front
+
+    def fill(self, read: Reader, end: int | None) -> bool:
+        """Read until the padded position ``end`` is held (None: everything); False once the
+        input ended first."""
+        while not self._exhausted and (end is None or self._end < end):
+            wanted = (end - self._end) if end is not None else 1 << 20
+            chunk = read(wanted)
+            if chunk.shape[0]:
+                self._chunks.append(chunk)
+                self._end += chunk.shape[0]
+            if chunk.shape[0] < wanted:
+                self._exhausted = True
+        return end is not None and self._end >= end
+
+    def window(self, start: int, stop: int) -> np.ndarray:
+        """Padded samples ``[start, stop)``, zeros past the end of the input."""
+        held = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks = [held]
+        piece = held[start - self._start : stop - self._start]
+        if piece.shape[0] < stop - start:
+            piece = np.concatenate(
+                [piece, np.zeros((stop - start - piece.shape[0], 2), np.float32)]
+            )
+        return piece
+
+    def discard_before(self, position: int) -> None:
+        held = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks = [held[position - self._start :]]
+        self._start = position
