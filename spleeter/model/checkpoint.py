@@ -3,9 +3,10 @@
 Upstream's models were trained with the TF1 Estimator, which saved every variable under its
 Keras auto-name (``conv2d_7/kernel``, ``batch_normalization_12/moving_mean``...). Our Keras 3
 layers carry the same names, so most variables map one to one. The BLSTM differs: upstream used
-``CuDNNLSTM``, whose bias holds separate input and recurrent halves (``8 * units``) and whose
-variables sit directly under the layer's name; a standard Keras LSTM sums the two halves and
-nests its variables under ``lstm_cell``.
+``CuDNNLSTM``, whose kernels are laid out for cuDNN (each gate's matrix transposed in memory),
+whose bias holds separate input and recurrent halves (``8 * units``) and whose variables sit
+directly under the layer's name; a standard Keras LSTM sums the two halves and nests its
+variables under ``lstm_cell``.
 """
 
 import os
@@ -37,6 +38,26 @@ def _identity(value: np.ndarray) -> np.ndarray:
     return value
 
 
+def _cudnn_kernel_to_keras(value: np.ndarray) -> np.ndarray:
+    """A CuDNNLSTM kernel ``(inputs, 4 * units)`` -> the standard LSTM's.
+
+    TensorFlow hands each gate's ``(inputs, units)`` slice to cuDNN as raw memory, which cuDNN
+    reads as a row-major ``(units, inputs)`` matrix; the standard kernel is its transpose.
+    """
+    inputs, width = value.shape
+    units = width // 4
+    gates = np.split(value, 4, axis=1)
+    return np.concatenate([np.ascontiguousarray(g).reshape(units, inputs).T for g in gates], axis=1)
+
+
+def _keras_kernel_to_cudnn(value: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_cudnn_kernel_to_keras`."""
+    inputs, width = value.shape
+    units = width // 4
+    gates = np.split(value, 4, axis=1)
+    return np.concatenate([np.ascontiguousarray(g.T).reshape(inputs, units) for g in gates], axis=1)
+
+
 def _sum_cudnn_bias(value: np.ndarray) -> np.ndarray:
     """CuDNN's (input bias, recurrent bias) pair -> the single bias of a standard LSTM."""
     half = value.shape[0] // 2
@@ -55,7 +76,7 @@ def variable_mapping(keras_path: str) -> VariableMapping:
         name = name.replace("/lstm_cell/", "/")
         if name.endswith("/bias"):
             return VariableMapping(keras_path, name, _sum_cudnn_bias, _split_cudnn_bias)
-        return VariableMapping(keras_path, name, _identity, _identity)
+        return VariableMapping(keras_path, name, _cudnn_kernel_to_keras, _keras_kernel_to_cudnn)
     return VariableMapping(keras_path, name, _identity, _identity)
 
 
