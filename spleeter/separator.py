@@ -59,6 +59,9 @@ class Separator:
         multiprocess: write output files in the background (``join()`` waits for them).
         segment_blocks: blocks of ``T`` frames separated at a time (memory is bounded by the
             segment, not the input); ``None`` separates in one piece. Same result either way.
+        engine: ``tensorflow``, ``onnx`` (ONNX Runtime; exports the model once if needed) or
+            ``auto`` (ONNX Runtime when the model has an ONNX export, else TensorFlow).
+        device: ``cpu``, ``cuda`` (an error where it cannot run) or ``auto``.
     """
 
     def __init__(
@@ -67,6 +70,8 @@ class Separator:
         MWF: bool = False,
         multiprocess: bool = True,
         segment_blocks: int | None = DEFAULT_SEGMENT_BLOCKS,
+        engine: str = "auto",
+        device: str = "auto",
     ) -> None:
         self._params = load_configuration(params_descriptor)
         missing = [key for key in SEPARATION_KEYS if key not in self._params]
@@ -79,6 +84,7 @@ class Separator:
         self._MWF = MWF
         self._params["MWF"] = MWF
         self._engine: Engine | None = None
+        self._engine_choice = (engine, device)
         self._pipeline = SeparationPipeline(self._params, self._get_engine, MWF, segment_blocks)
         self._pool: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) if multiprocess else None
@@ -95,12 +101,16 @@ class Separator:
         """The sample rate the model works at; inputs must be at this rate."""
         return int(self._sample_rate)
 
+    def load(self) -> Engine:
+        """Resolve (or download) the model and load it now rather than on first use."""
+        return self._get_engine()
+
     def _get_engine(self) -> Engine:
         """Resolve (or download) the model directory and load the model, once."""
         if self._engine is None:
             model_dir = ModelProvider.default().get(self._params["model_dir"])
             self._params["model_dir"] = model_dir
-            self._engine = create_engine(self._params, model_dir)
+            self._engine = create_engine(self._params, model_dir, *self._engine_choice)
         return self._engine
 
     def separate(self, waveform: np.ndarray, audio_descriptor: str | None = "") -> dict:
@@ -155,19 +165,22 @@ class Separator:
         with audio_adapter.open_reader(
             audio_descriptor, offset=offset, duration=duration, sample_rate=self._sample_rate
         ) as reader:
-            self._stream(reader, paths, codec, audio_adapter, bitrate, progress)
+            self.separate_reader(reader, paths, codec, audio_adapter, bitrate, progress)
         del synchronous  # files are complete when this returns (encoded while separating)
 
-    def _stream(
+    def separate_reader(
         self,
         reader: AudioReader,
         paths: dict[str, str],
-        codec: Codec,
-        audio_adapter: AudioAdapter,
-        bitrate: str,
+        codec: Codec = Codec.WAV,
+        audio_adapter: AudioAdapter | None = None,
+        bitrate: str = "128k",
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Separate ``reader``'s samples segment by segment straight into the output files."""
+        """Separate an open reader's samples segment by segment straight into the files
+        ``paths`` (``{instrument: path}``, see :meth:`output_paths`), all or none of them."""
+        self._check_channels()
+        audio_adapter = audio_adapter or AudioAdapter.default()
 
         def read_stereo(n_samples: int) -> np.ndarray:
             chunk = reader.read(n_samples)

@@ -22,8 +22,49 @@ class Engine(Protocol):
         ...
 
 
-def create_engine(params: dict[str, Any], model_dir: str) -> Engine:
-    """The engine that runs ``params``' model with the weights found in ``model_dir``."""
-    from .tensorflow import TensorFlowEngine
+ENGINES = ("auto", "tensorflow", "onnx")
+DEVICES = ("auto", "cpu", "cuda")
 
-    return TensorFlowEngine(params, model_dir)
+
+def onnxruntime_available() -> bool:
+    """Whether ONNX Runtime can be imported (the ``onnx`` or ``gpu`` extra)."""
+    from importlib.util import find_spec
+
+    return find_spec("onnxruntime") is not None
+
+
+def create_engine(
+    params: dict[str, Any], model_dir: str, engine: str = "auto", device: str = "auto"
+) -> Engine:
+    """The engine that runs ``params``' model with the weights found in ``model_dir``.
+
+    ``engine``: ``tensorflow``; ``onnx`` (ONNX Runtime, exporting the model to ONNX on first use
+    and caching it); or ``auto``: ONNX Runtime when it is installed and the model already has an
+    up-to-date ONNX export (``spleeter export``), else TensorFlow. ``device``:
+    ``cpu``, ``cuda`` (an error if the engine cannot run there) or ``auto``. The engine and
+    device that actually run are logged.
+    """
+    from .. import SpleeterError
+    from ..utils.logging import logger
+
+    if engine not in ENGINES:
+        raise SpleeterError(f"Unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    if device not in DEVICES:
+        raise SpleeterError(f"Unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    model_path = None
+    if engine in ("auto", "onnx") and (engine == "onnx" or onnxruntime_available()):
+        from .onnx_export import onnx_model_for
+
+        model_path = onnx_model_for(params, model_dir, export=engine == "onnx")
+    if model_path is not None:
+        from .onnxruntime import OnnxRuntimeEngine
+
+        runner: Engine = OnnxRuntimeEngine(model_path, device)
+        where = runner.provider  # type: ignore[attr-defined]
+    else:
+        from .tensorflow import TensorFlowEngine
+
+        runner = TensorFlowEngine(params, model_dir, device=device)
+        where = runner.device  # type: ignore[attr-defined]
+    logger.info(f"Separating with {runner.name} on {where}")
+    return runner

@@ -40,15 +40,39 @@ def import_tensorflow() -> Any:
     return tensorflow
 
 
+def _select_device(tf: Any, device: str) -> str:
+    """Make TensorFlow run on ``device`` (auto, cpu or cuda); return where it will run."""
+    from .. import SpleeterError
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "cuda" and not gpus:
+        raise SpleeterError(
+            "--device cuda: TensorFlow sees no GPU here (CUDA build and driver needed); "
+            "use --device cpu"
+        )
+    if device == "cpu" and gpus:
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError as error:  # devices already initialised in this process
+            raise SpleeterError(f"--device cpu: cannot hide the GPU any more ({error})") from error
+        return "CPU"
+    return f"GPU ({gpus[0].name})" if gpus else "CPU"
+
+
 class TensorFlowEngine:
     """Runs the Keras model of a configuration, with weights from an upstream-format checkpoint."""
 
     name = "tensorflow"
 
     def __init__(
-        self, params: dict[str, Any], model_dir: str, batch_blocks: int = DEFAULT_BATCH_BLOCKS
+        self,
+        params: dict[str, Any],
+        model_dir: str,
+        batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+        device: str = "auto",
     ) -> None:
         tf = import_tensorflow()
+        self.device = _select_device(tf, device)
         self.checkpoint = find_checkpoint(model_dir)
         self.model = build_model(params)
         unused = load_checkpoint(self.model, self.checkpoint)

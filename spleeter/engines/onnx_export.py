@@ -1,0 +1,241 @@
+"""Export a configuration's network to ONNX, and find (or make) the ONNX file of a model.
+
+The exported graph is the network alone: input ``"<mix_name>_spectrogram"`` of shape
+``(batch, frames, F, n_channels)`` with dynamic batch and frame axes, one output
+``"<instrument>_spectrogram"`` per instrument. STFT, masks and inverse STFT stay in the shared
+numpy pipeline, so both engines run the same signal processing around it. The file carries the
+configuration, the instrument list and a fingerprint of the checkpoint it came from as
+metadata, so an exported model is self-describing and a stale one is recognised.
+"""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import SpleeterError
+from ..model import build_model, model_type
+from ..model.checkpoint import find_checkpoint, load_checkpoint
+from ..utils.logging import logger
+
+ONNX_FILENAME = "model.onnx"
+DEFAULT_OPSET = 17
+EXPORT_FORMAT = 2
+"""Bumped when the exported graph changes, so older exports are redone."""
+
+METADATA_CONFIG = "spleeter.config"
+METADATA_INSTRUMENTS = "spleeter.instruments"
+METADATA_MODEL_TYPE = "spleeter.model_type"
+METADATA_FINGERPRINT = "spleeter.fingerprint"
+METADATA_VERSION = "spleeter.version"
+
+_ONE = np.array(1.0, dtype=np.float32)
+
+_NETWORK_KEYS = ("mix_name", "instrument_list", "F", "n_channels", "model")
+"""The configuration keys that change the network (and so the exported graph)."""
+
+
+def fingerprint(params: dict[str, Any], checkpoint: str) -> str:
+    """Identifies the network of ``params`` with the weights of ``checkpoint``.
+
+    The checkpoint's index file records a CRC32C of every tensor, so hashing it identifies the
+    weights without reading them.
+    """
+    digest = hashlib.sha256()
+    digest.update(f"export-format-{EXPORT_FORMAT}".encode())
+    network = {key: params.get(key) for key in _NETWORK_KEYS}
+    digest.update(json.dumps(network, sort_keys=True).encode())
+    digest.update(Path(f"{checkpoint}.index").read_bytes())
+    return digest.hexdigest()
+
+
+def export_onnx(
+    params: dict[str, Any], model_dir: str, output: str | os.PathLike, opset: int = DEFAULT_OPSET
+) -> Path:
+    """Write the ONNX graph of ``params``' network with the weights in ``model_dir``.
+
+    The file is written to a temporary name and renamed into place.
+
+    Raises:
+        SpleeterError: no checkpoint, a mismatched checkpoint, or a conversion failure.
+    """
+    import onnx
+
+    from .tensorflow import import_tensorflow
+
+    tf = import_tensorflow()
+    import tf2onnx
+
+    checkpoint = find_checkpoint(model_dir)
+    model = build_model(params)
+    load_checkpoint(model, checkpoint)
+    instruments = list(params["instrument_list"])
+    input_name = f"{params['mix_name']}_spectrogram"
+    spec = tf.TensorSpec((None, None, params["F"], params["n_channels"]), tf.float32, input_name)
+
+    def network(spectrogram: Any) -> list[Any]:
+        outputs = model(spectrogram, training=False)
+        return [outputs[f"{name}_spectrogram"] for name in instruments]
+
+    function = tf.function(network, input_signature=[spec], autograph=False)
+    logger.info(f"Exporting {model_type(params)} from {checkpoint} to ONNX (opset {opset})")
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
+    except Exception as error:  # tf2onnx raises many exception types
+        raise SpleeterError(f"ONNX export of {checkpoint} failed: {error}") from error
+    _name_axes_and_outputs(proto, [f"{name}_spectrogram" for name in instruments])
+    _precise_sigmoids(proto)
+    metadata = {
+        METADATA_CONFIG: json.dumps(params),
+        METADATA_INSTRUMENTS: json.dumps(instruments),
+        METADATA_MODEL_TYPE: model_type(params),
+        METADATA_FINGERPRINT: fingerprint(params, checkpoint),
+        METADATA_VERSION: _version(),
+    }
+    onnx.helper.set_model_props(proto, metadata)
+    proto.doc_string = f"Spleeter {model_type(params)} network ({', '.join(instruments)})"
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.part")
+    sidecar = _sidecar(output)
+    try:
+        onnx.save(proto, str(temporary))
+        # The sidecar repeats the metadata so that checking an export needs no 100 MB parse.
+        sidecar.with_name(f".{sidecar.name}.part").write_text(json.dumps(metadata, indent=1))
+        os.replace(sidecar.with_name(f".{sidecar.name}.part"), sidecar)
+        os.replace(temporary, output)
+    except OSError as error:
+        raise SpleeterError(f"Cannot write {output}: {error.strerror or error}") from error
+    finally:
+        temporary.unlink(missing_ok=True)
+        sidecar.with_name(f".{sidecar.name}.part").unlink(missing_ok=True)
+    return output
+
+
+def _sidecar(path: Path) -> Path:
+    """``model.onnx`` -> ``model.onnx.json``: the export's metadata, readable at a glance."""
+    return path.with_name(f"{path.name}.json")
+
+
+def _name_axes_and_outputs(proto: Any, output_names: list[str]) -> None:
+    """Give the graph outputs the instruments' names and the dynamic axes readable names."""
+    graph = proto.graph
+    renames = {output.name: name for output, name in zip(graph.output, output_names, strict=True)}
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for value in list(graph.input) + list(graph.output):
+        value.name = renames.get(value.name, value.name)
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_param, dims[1].dim_param = "batch", "frames"
+
+
+def _precise_sigmoids(proto: Any) -> None:
+    """Replace each ``Sigmoid`` node by ``1 / (1 + exp(-x))``.
+
+    ONNX Runtime's CPU sigmoid is a fast approximation that flushes to zero below about -17
+    and is off by a factor of two near it. The U-Net's masks multiply the mixture's magnitude,
+    and ratio masks divide those products by each other, so where every instrument's mask is
+    that small the approximation changes the separated sound audibly. ``Exp`` is accurate.
+    """
+    import onnx
+
+    graph = proto.graph
+    rewritten = []
+    one = "spleeter_sigmoid_one"
+    for node in graph.node:
+        if node.op_type != "Sigmoid":
+            rewritten.append(node)
+            continue
+        (x,), (y,) = node.input, node.output
+        rewritten += [
+            onnx.helper.make_node("Neg", [x], [f"{y}_negated"]),
+            onnx.helper.make_node("Exp", [f"{y}_negated"], [f"{y}_exp"]),
+            onnx.helper.make_node("Add", [f"{y}_exp", one], [f"{y}_denominator"]),
+            onnx.helper.make_node("Reciprocal", [f"{y}_denominator"], [y]),
+        ]
+    if len(rewritten) != len(graph.node):
+        graph.initializer.append(onnx.numpy_helper.from_array(_ONE, one))
+        del graph.node[:]
+        graph.node.extend(rewritten)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``spleeter.*`` metadata of an exported ONNX file (from its sidecar when present)."""
+    sidecar = _sidecar(Path(path))
+    if sidecar.is_file():
+        try:
+            return dict(json.loads(sidecar.read_text()))
+        except (OSError, ValueError):
+            pass  # fall back to the model itself
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # onnx raises DecodeError and others
+        raise SpleeterError(f"{path} is not a readable ONNX model: {error}") from error
+    return {prop.key: prop.value for prop in proto.metadata_props}
+
+
+def onnx_model_for(params: dict[str, Any], model_dir: str, export: bool = True) -> str | None:
+    """The ONNX file of the model in ``model_dir``; exported (and cached) when needed and
+    ``export`` is set, else None when there is no up-to-date one.
+
+    A directory holding only ``model.onnx`` (as ``spleeter export -o`` writes) is used as it
+    is, after checking that it was made for the same network. Next to a checkpoint,
+    ``model.onnx`` counts only if made from that checkpoint for the same network; an export
+    goes there, or to the user's cache directory when the model directory is not writable.
+    """
+    directory = Path(model_dir)
+    local = directory / ONNX_FILENAME
+    try:
+        checkpoint = find_checkpoint(directory)
+    except SpleeterError:
+        if local.is_file():
+            _check_network(params, local)
+            return str(local)
+        raise
+    expected = fingerprint(params, checkpoint)
+    cached = _cache_directory() / f"{expected}.onnx"
+    for candidate in (local, cached):
+        if candidate.is_file() and read_metadata(candidate).get(METADATA_FINGERPRINT) == expected:
+            return str(candidate)
+    if not export:
+        return None
+    target = local if os.access(directory, os.W_OK) else cached
+    logger.info("Converting the model to ONNX once (later runs reuse it)")
+    return str(export_onnx(params, str(directory), target))
+
+
+def _check_network(params: dict[str, Any], path: Path) -> None:
+    """Raise if the ONNX file at ``path`` was exported for another network."""
+    metadata = read_metadata(path)
+    try:
+        exported = json.loads(metadata[METADATA_CONFIG])
+    except (KeyError, json.JSONDecodeError) as error:
+        raise SpleeterError(
+            f"{path} was not exported by spleeter (no configuration inside)"
+        ) from error
+    for key in _NETWORK_KEYS:
+        if exported.get(key) != params.get(key):
+            raise SpleeterError(
+                f"{path} was exported for another network: {key} is {exported.get(key)!r} there "
+                f"but {params.get(key)!r} in the configuration"
+            )
+
+
+def _cache_directory() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "spleeter" / "onnx"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("spleeter")
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,159 @@
+"""ONNX export and the ONNX Runtime engine: same samples as TensorFlow, clear device errors."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from spleeter import SpleeterError
+from spleeter.__main__ import spleeter
+from spleeter.engines import create_engine
+from spleeter.engines.onnx_export import METADATA_FINGERPRINT, onnx_model_for, read_metadata
+from spleeter.separator import Separator
+from spleeter.utils.configuration import load_configuration
+
+FIXTURES = Path(__file__).parent / "fixtures" / "upstream"
+ARCHITECTURES = {
+    # name: (fixture config, golden npz)
+    "unet-2stems": ("unet_2stems.json", "2stems.npz"),
+    "unet-4stems": ("unet_4stems.json", "4stems.npz"),
+    "softmax-unet-5stems": ("softmax_unet_5stems.json", "5stems.npz"),
+    "blstm-2stems": ("blstm_2stems.json", "blstm.npz"),
+}
+
+
+def run(*args: str):
+    return CliRunner().invoke(spleeter, list(args))
+
+
+@pytest.fixture
+def fixture_models(monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(FIXTURES / "models"))
+
+
+@pytest.fixture(scope="module")
+def upstream_input():
+    return soundfile.read(FIXTURES / "input.flac", dtype="float32")[0]
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_engines_agree_on_every_architecture(
+    architecture, fixture_models, tmp_path, upstream_input
+):
+    config_name, _ = ARCHITECTURES[architecture]
+    config = str(FIXTURES / "configs" / config_name)
+    result = run("export", "-p", config, "-o", str(tmp_path / "exported"))
+    assert result.exit_code == 0, result.output
+    exported = tmp_path / "exported"
+    proto = onnx.load(str(exported / "model.onnx"))
+    assert (
+        max(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")) >= 17
+    )
+    instruments = load_configuration(config)["instrument_list"]
+    assert [output.name for output in proto.graph.output] == [
+        f"{name}_spectrogram" for name in instruments
+    ]
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert (dims[0].dim_param, dims[1].dim_param) == ("batch", "frames")
+    metadata = {prop.key: prop.value for prop in proto.metadata_props}
+    assert json.loads(metadata["spleeter.instruments"]) == instruments
+    assert json.loads(metadata["spleeter.config"])["instrument_list"] == instruments
+
+    reference = Separator(config, multiprocess=False, engine="tensorflow").separate(upstream_input)
+    onnx_separator = Separator(str(exported / "config.json"), multiprocess=False, engine="onnx")
+    ours = onnx_separator.separate(upstream_input)
+    assert onnx_separator._engine.name == "onnxruntime"
+    assert onnx_separator._engine.provider == "CPUExecutionProvider"
+    for name in instruments:
+        assert np.abs(ours[name] - reference[name]).max() <= 1e-4, name
+        assert np.abs(reference[name]).max() > 1e-2
+
+
+def copy_model(tmp_path: Path, config_name: str = "unet_2stems.json") -> str:
+    """A writable copy of a fixture model and a config pointing at it."""
+    config = load_configuration(str(FIXTURES / "configs" / config_name))
+    target = tmp_path / "model"
+    shutil.copytree(FIXTURES / "models" / config["model_dir"], target)
+    config["model_dir"] = str(target)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def test_auto_uses_onnx_only_once_exported_and_fresh(tmp_path, upstream_input, caplog):
+    config_path = copy_model(tmp_path)
+    params = load_configuration(config_path)
+    model_dir = params["model_dir"]
+    assert onnx_model_for(params, model_dir, export=False) is None
+    assert create_engine(params, model_dir, "auto").name == "tensorflow"
+    # --engine onnx converts once and caches model.onnx next to the checkpoint.
+    assert create_engine(params, model_dir, "onnx").name == "onnxruntime"
+    assert (Path(model_dir) / "model.onnx").is_file()
+    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
+    # A changed checkpoint makes the export stale: auto goes back to TensorFlow.
+    from modelkit import write_model
+
+    write_model({**params, "model_dir": model_dir}, seed=9, step=11)
+    fingerprint = read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT]
+    assert onnx_model_for(params, model_dir, export=False) is None
+    assert create_engine(params, model_dir, "auto").name == "tensorflow"
+    assert create_engine(params, model_dir, "onnx").name == "onnxruntime"
+    assert read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT] != fingerprint
+
+
+def test_cli_reports_engine_and_provider(tmp_path):
+    config_path = copy_model(tmp_path)
+    source = FIXTURES / "input.flac"
+    result = run(
+        "separate", "-p", config_path, "-o", str(tmp_path / "out"), "-e", "onnx", str(source)
+    )
+    assert result.exit_code == 0, result.output
+    assert "INFO:spleeter:Separating with onnxruntime on CPUExecutionProvider" in result.stdout
+    result = run(
+        "separate", "-p", config_path, "-o", str(tmp_path / "tf"), "-e", "tensorflow", str(source)
+    )
+    assert "INFO:spleeter:Separating with tensorflow on CPU" in result.stdout
+    a, _ = soundfile.read(tmp_path / "out" / "input" / "vocals.wav", dtype="int16")
+    b, _ = soundfile.read(tmp_path / "tf" / "input" / "vocals.wav", dtype="int16")
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 2
+
+
+@pytest.mark.parametrize("engine", ["tensorflow", "onnx"])
+def test_cuda_where_there_is_none_is_an_error(engine, tmp_path):
+    from spleeter.engines.onnxruntime import import_onnxruntime
+
+    if "CUDAExecutionProvider" in import_onnxruntime().get_available_providers():
+        pytest.skip("this machine has CUDA: the error path cannot happen")
+    config_path = copy_model(tmp_path)
+    result = run(
+        "separate",
+        "-p",
+        config_path,
+        "-o",
+        str(tmp_path / "out"),
+        "-e",
+        engine,
+        "--device",
+        "cuda",
+        str(FIXTURES / "input.flac"),
+    )
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:spleeter:")]
+    assert len(errors) == 1 and "--device cuda" in errors[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.wav"))
+
+
+def test_exported_directory_for_another_network_is_refused(tmp_path, fixture_models):
+    result = run(
+        "export", "-p", str(FIXTURES / "configs" / "unet_2stems.json"), "-o", str(tmp_path / "x")
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "x" / "config.json").read_text())
+    config["instrument_list"] = ["vocals", "other"]
+    with pytest.raises(SpleeterError, match="exported for another network: instrument_list"):
+        onnx_model_for(config, str(tmp_path / "x"))
