@@ -71,3 +71,59 @@ def wiener_filter(estimates: np.ndarray, mixture_stft: np.ndarray) -> np.ndarray
     import norbert
 
     return norbert.wiener(estimates, mixture_stft).astype(np.complex64, copy=False)
+
+
+class WienerStatistics:
+    """norbert's Wiener filter (soft-mask start, one EM iteration) computed in two passes.
+
+    ``norbert.wiener`` models each source with a spatial covariance matrix per frequency bin,
+    estimated over *all* frames, and scales everything by the mixture's peak. Pass one feeds
+    every segment to :meth:`accumulate` (sums over frames only); pass two filters each segment
+    with :meth:`filter`, which then equals ``norbert.wiener`` on the whole signal, segment by
+    segment, in memory bounded by the segment.
+    """
+
+    def __init__(self) -> None:
+        self._covariances: np.ndarray | None = None  # sum over frames of y y^H: (bins, C, C, J)
+        self._powers: np.ndarray | None = None  # sum over frames of mean_c |y|^2: (bins, J)
+        self._peak = 0.0
+
+    def accumulate(self, estimates: np.ndarray, mixture_stft: np.ndarray) -> None:
+        """Add a segment: magnitudes ``(frames, bins, C, J)``, mixture ``(frames, bins, C)``."""
+        import norbert
+
+        initial = norbert.softmask(estimates, mixture_stft, eps=_EPS)
+        covariances = np.einsum("tfcj,tfdj->fcdj", initial, np.conj(initial))
+        powers = np.mean(np.abs(initial) ** 2, axis=2).sum(axis=0)
+        if self._covariances is None:
+            self._covariances, self._powers = covariances, powers
+        else:
+            self._covariances += covariances
+            self._powers += powers
+        self._peak = max(self._peak, float(np.abs(mixture_stft).max(initial=0.0)))
+
+    def filter(self, estimates: np.ndarray, mixture_stft: np.ndarray) -> np.ndarray:
+        """Separated STFTs ``(frames, bins, C, J)`` complex64 of a segment (after pass one)."""
+        import norbert
+
+        if self._covariances is None or self._powers is None:
+            raise SpleeterError("the Wiener filter needs a first pass over the whole signal")
+        scale = max(1.0, self._peak / 10.0)
+        mixture = mixture_stft / np.complex64(scale)
+        initial = norbert.softmask(estimates, mixture_stft, eps=_EPS) / np.complex64(scale)
+        powers = np.mean(np.abs(initial) ** 2, axis=2)
+        weights = _EPS * scale**2 + self._powers
+        spatial = (self._covariances / weights[:, None, None, :]).astype(np.complex64)
+        channels = mixture.shape[-1]
+        regularisation = np.sqrt(_EPS) * np.eye(channels, dtype=np.complex64)
+        mix_covariance = norbert.get_mix_model(powers, spatial) + regularisation
+        inverse = norbert._invert(mix_covariance.astype(np.complex64), _EPS)
+        separated = np.empty(initial.shape, np.complex64)
+        for j in range(initial.shape[-1]):
+            gain = norbert.wiener_gain(powers[..., j], spatial[..., j], inverse)
+            separated[..., j] = norbert.apply_filter(mixture, gain)
+        return separated * np.complex64(scale)
+
+
+_EPS = float(np.finfo(np.float32).eps)
+"""norbert's default regulariser for float32 STFTs."""

@@ -12,8 +12,9 @@ last step is frame-local, so the same result can be produced a segment at a time
   every frame overlapping it, as in the one-piece transform.
 
 Segments therefore give the same samples as separating in one piece (the tests check it). The
-multichannel Wiener filter is the exception: norbert estimates spatial covariances over the
-whole signal, so ``MWF`` runs as a single segment, like upstream.
+multichannel Wiener filter needs two passes: norbert estimates each source's spatial covariances
+over the whole signal, so the first pass accumulates them and the second filters segment by
+segment (the network runs twice).
 """
 
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ import numpy as np
 from . import SpleeterError
 from .audio.spectrogram import frame_count, frames_stft, magnitude_blocks, overlap_add, unblock
 from .engines import Engine
-from .masking import extend_mask, ratio_masks, wiener_filter, zero_extend
+from .masking import WienerStatistics, extend_mask, ratio_masks, wiener_filter, zero_extend
 
 DEFAULT_SEGMENT_BLOCKS = 4
 """Blocks of ``T`` frames per segment: 4 x 512 frames, about 47.5 s at 44.1 kHz."""
@@ -61,68 +62,106 @@ class SeparationPipeline:
         self._engine = engine
         if segment_blocks is not None and segment_blocks < 1:
             raise SpleeterError(f"segment_blocks must be at least 1 (got {segment_blocks})")
-        self.segment_frames = None if mwf or segment_blocks is None else segment_blocks * self.T
+        self.segment_frames = None if segment_blocks is None else segment_blocks * self.T
         self.carried_frames = (self.frame_length - 1) // self.frame_step
 
-    def run(self, read: Reader) -> Iterator[dict[str, np.ndarray]]:
+    def run(
+        self, read: Reader, reread: Callable[[], Reader] | None = None
+    ) -> Iterator[dict[str, np.ndarray]]:
         """Separate the samples ``read`` hands out; yield consecutive output pieces.
 
-        The pieces of each instrument, concatenated, have exactly the input's length.
+        The pieces of each instrument, concatenated, have exactly the input's length. With
+        ``mwf``, ``reread`` (a fresh reader over the same input) allows the Wiener filter to
+        run in two bounded passes: statistics over the whole signal first, then the filter
+        segment by segment. Without it, the Wiener filter takes the whole input at once.
         """
+        if not self.mwf:
+            return self._overlap_add(self._segments(read), self._masked)
+        if reread is None:
+            return self._overlap_add(self._segments(read, whole=True), self._wiener_in_one_piece)
+        statistics = WienerStatistics()
+        for spectrum, *_ in self._segments(read):
+            statistics.accumulate(self._magnitudes(spectrum), spectrum)
+
+        def filtered(spectrum: np.ndarray) -> dict[str, np.ndarray]:
+            separated = statistics.filter(self._magnitudes(spectrum), spectrum)
+            return {name: separated[..., k] for k, name in enumerate(self.instruments)}
+
+        return self._overlap_add(self._segments(reread()), filtered)
+
+    def _segments(
+        self, read: Reader, whole: bool = False
+    ) -> Iterator[tuple[np.ndarray, int, int, bool]]:
+        """The mixture STFT segment by segment: ``(spectrum, first frame, end, final)``, where
+        ``end`` is the padded position up to which the segment's output is final."""
         N, H = self.frame_length, self.frame_step
         buffer = _Buffer(N)
-        carried: dict[str, np.ndarray] = {}
-        start = 0  # first frame of the current segment
+        start = 0
+        segment_frames = None if whole else self.segment_frames
         while True:
-            wanted_end = None if self.segment_frames is None else start + self.segment_frames
+            wanted_end = None if segment_frames is None else start + segment_frames
             final = not buffer.fill(read, None if wanted_end is None else (wanted_end - 1) * H + N)
             if final:
-                n_samples = buffer.samples_read
-                if n_samples == 0:
+                if buffer.samples_read == 0:
                     raise SpleeterError("no samples to separate")
-                stop = frame_count(n_samples, N, H)
-                emit_end = n_samples + N
+                stop = frame_count(buffer.samples_read, N, H)
+                end = buffer.samples_read + N
             else:
                 stop = wanted_end
-                emit_end = stop * H
-            padded = buffer.window(start * H, (stop - 1) * H + N)
-            separated = self._separate_frames(frames_stft(padded, N, H))
-            first_frame = start - len(next(iter(carried.values()), ()))
-            pieces = {}
-            for name, frames in separated.items():
-                with_carry = np.concatenate([carried[name], frames]) if name in carried else frames
-                signal = overlap_add(with_carry, N, H)
-                emit_start = max(start * H, N)  # padded samples before N are the front padding
-                pieces[name] = signal[emit_start - first_frame * H : emit_end - first_frame * H]
-                carried[name] = (
-                    frames[-self.carried_frames :] if self.carried_frames else frames[:0]
-                )
-            yield pieces
+                end = stop * H
+            yield frames_stft(buffer.window(start * H, (stop - 1) * H + N), N, H), start, end, final
             if final:
                 return
             buffer.discard_before(stop * H)
             start = stop
 
-    def _separate_frames(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
-        """Separated STFTs ``{instrument: (frames, bins, 2)}`` of a segment's mixture STFT."""
+    def _overlap_add(
+        self,
+        segments: Iterator[tuple[np.ndarray, int, int, bool]],
+        separate: Callable[[np.ndarray], dict[str, np.ndarray]],
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Inverse STFT of each segment's separated STFTs, with the previous segment's last
+        frames carried over so that every emitted sample gets all its frames."""
+        N, H = self.frame_length, self.frame_step
+        carried: dict[str, np.ndarray] = {}
+        for spectrum, start, end, _ in segments:
+            first_frame = start - len(next(iter(carried.values()), ()))
+            pieces = {}
+            for name, frames in separate(spectrum).items():
+                with_carry = np.concatenate([carried[name], frames]) if name in carried else frames
+                signal = overlap_add(with_carry, N, H)
+                emit_start = max(start * H, N)  # padded samples before N are the front padding
+                pieces[name] = signal[emit_start - first_frame * H : end - first_frame * H]
+                carried[name] = frames[len(frames) - self.carried_frames :]
+            yield pieces
+
+    def _magnitudes(self, spectrum: np.ndarray) -> np.ndarray:
+        """Network magnitude estimates, zero-extended to every bin: ``(frames, bins, C, J)``."""
         n_frames, n_bins, _ = spectrum.shape
         estimates = self._engine()(magnitude_blocks(spectrum, self.T, self.F))
-        names = [f"{instrument}_spectrogram" for instrument in self.instruments]
-        if self.mwf:
-            magnitudes = np.stack(
-                [zero_extend(unblock(estimates[name], n_frames), n_bins) for name in names],
-                axis=-1,
-            )
-            filtered = wiener_filter(magnitudes, spectrum)
-            return {
-                instrument: filtered[..., index]
-                for index, instrument in enumerate(self.instruments)
-            }
+        return np.stack(
+            [
+                zero_extend(unblock(estimates[f"{name}_spectrogram"], n_frames), n_bins)
+                for name in self.instruments
+            ],
+            axis=-1,
+        )
+
+    def _wiener_in_one_piece(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
+        filtered = wiener_filter(self._magnitudes(spectrum), spectrum)
+        return {name: filtered[..., k] for k, name in enumerate(self.instruments)}
+
+    def _masked(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
+        """Ratio-masked STFTs ``{instrument: (frames, bins, 2)}`` of a segment's mixture STFT."""
+        n_frames, n_bins, _ = spectrum.shape
+        estimates = self._engine()(magnitude_blocks(spectrum, self.T, self.F))
         masks = ratio_masks(estimates, self.separation_exponent)
         return {
             instrument: spectrum
-            * extend_mask(unblock(masks[name], n_frames), n_bins, self.mask_extension)
-            for instrument, name in zip(self.instruments, names, strict=True)
+            * extend_mask(
+                unblock(masks[f"{instrument}_spectrogram"], n_frames), n_bins, self.mask_extension
+            )
+            for instrument in self.instruments
         }
 
 

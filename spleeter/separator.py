@@ -14,6 +14,7 @@ restored its checkpoint on each ``separate``).
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from os.path import basename, dirname, join, splitext
 from typing import Any
 
@@ -124,7 +125,11 @@ class Separator:
         waveform = _as_waveform(waveform, audio_descriptor)
         self._check_channels()
         pieces: dict[str, list[np.ndarray]] = {name: [] for name in self.instruments}
-        for separated in self._pipeline.run(ArrayReader(waveform, self.sample_rate).read):
+
+        def reread() -> Callable[[int], np.ndarray]:
+            return ArrayReader(waveform, self.sample_rate).read
+
+        for separated in self._pipeline.run(reread(), reread):
             for name, piece in separated.items():
                 pieces[name].append(piece)
         return {name: np.concatenate(parts) for name, parts in pieces.items()}
@@ -165,7 +170,20 @@ class Separator:
         with audio_adapter.open_reader(
             audio_descriptor, offset=offset, duration=duration, sample_rate=self._sample_rate
         ) as reader:
-            self.separate_reader(reader, paths, codec, audio_adapter, bitrate, progress)
+            self.separate_reader(
+                reader,
+                paths,
+                codec,
+                audio_adapter,
+                bitrate,
+                progress,
+                reopen=lambda: audio_adapter.open_reader(
+                    audio_descriptor,
+                    offset=offset,
+                    duration=duration,
+                    sample_rate=self._sample_rate,
+                ),
+            )
         del synchronous  # files are complete when this returns (encoded while separating)
 
     def separate_reader(
@@ -176,21 +194,27 @@ class Separator:
         audio_adapter: AudioAdapter | None = None,
         bitrate: str = "128k",
         progress: Callable[[int], None] | None = None,
+        reopen: Callable[[], AudioReader] | None = None,
     ) -> None:
         """Separate an open reader's samples segment by segment straight into the files
-        ``paths`` (``{instrument: path}``, see :meth:`output_paths`), all or none of them."""
+        ``paths`` (``{instrument: path}``, see :meth:`output_paths`), all or none of them.
+
+        ``reopen`` gives a new reader over the same input: with ``MWF`` it lets the Wiener
+        filter run in two bounded passes (without it, the input is held whole).
+        """
         self._check_channels()
         audio_adapter = audio_adapter or AudioAdapter.default()
+        with ExitStack() as stack:
 
-        def read_stereo(n_samples: int) -> np.ndarray:
-            chunk = reader.read(n_samples)
-            return to_stereo(chunk) if chunk.shape[1] != 2 else chunk
+            def reread() -> Callable[[int], np.ndarray]:
+                return _stereo(stack.enter_context(reopen()))  # type: ignore[misc]
 
-        with _OutputGroup(paths, audio_adapter, self._sample_rate, codec, bitrate) as outputs:
-            for separated in self._pipeline.run(read_stereo):
-                outputs.write(separated)
-                if progress is not None:
-                    progress(next(iter(separated.values())).shape[0])
+            pieces = self._pipeline.run(_stereo(reader), reread if reopen else None)
+            with _OutputGroup(paths, audio_adapter, self._sample_rate, codec, bitrate) as outputs:
+                for separated in pieces:
+                    outputs.write(separated)
+                    if progress is not None:
+                        progress(next(iter(separated.values())).shape[0])
 
     def save_to_file(
         self,
@@ -355,6 +379,16 @@ class _OutputGroup:
                 os.rmdir(directory)
             except OSError:
                 break
+
+
+def _stereo(reader: AudioReader) -> Callable[[int], np.ndarray]:
+    """``reader.read`` with mono duplicated and extra channels dropped."""
+
+    def read(n_samples: int) -> np.ndarray:
+        chunk = reader.read(n_samples)
+        return chunk if chunk.shape[1] == 2 else to_stereo(chunk)
+
+    return read
 
 
 def _as_waveform(waveform: Any, audio_descriptor: str | None) -> np.ndarray:

@@ -62,3 +62,31 @@ def test_wiener_filter_output_sums_to_mixture():
     # the Wiener gains of all sources add up to identity (up to norbert's regularisation)
     assert np.abs(filtered.sum(axis=-1) - mixture).max() < 1e-2 * np.abs(mixture).max()
     assert zero_extend(magnitudes[..., 0], 12).shape == (30, 12, 2)
+
+
+def test_two_pass_wiener_equals_norbert_on_the_whole_signal():
+    """Accumulating statistics segment by segment, then filtering each segment, gives
+    norbert.wiener's result on the whole signal (its covariances span every frame)."""
+    from spleeter.masking import WienerStatistics
+
+    rng = np.random.default_rng(1)
+    mixture = ((rng.normal(size=(300, 65, 2)) + 1j * rng.normal(size=(300, 65, 2))) * 30).astype(
+        np.complex64
+    )
+    magnitudes = rng.uniform(0, 20, (300, 65, 2, 3)).astype(np.float32)
+    whole = wiener_filter(magnitudes, mixture.copy())
+    statistics = WienerStatistics()
+    cuts = [0, 64, 128, 200, 300]
+    for start, stop in zip(cuts, cuts[1:], strict=False):
+        statistics.accumulate(magnitudes[start:stop], mixture[start:stop])
+    segmented = np.concatenate(
+        [
+            statistics.filter(magnitudes[a:b], mixture[a:b])
+            for a, b in zip(cuts, cuts[1:], strict=False)
+        ]
+    )
+    assert np.abs(segmented - whole).max() < 1e-6 * np.abs(whole).max()
+    # a single segment's statistics would not do: the filter depends on every frame
+    alone = WienerStatistics()
+    alone.accumulate(magnitudes[:64], mixture[:64])
+    assert np.abs(alone.filter(magnitudes[:64], mixture[:64]) - whole[:64]).max() > 1e-3
