@@ -27,8 +27,9 @@ from .audio.spectrogram import frame_count, frames_stft, magnitude_blocks, overl
 from .engines import Engine
 from .masking import WienerStatistics, extend_mask, ratio_masks, wiener_filter, zero_extend
 
-DEFAULT_SEGMENT_BLOCKS = 4
-"""Blocks of ``T`` frames per segment: 4 x 512 frames, about 47.5 s at 44.1 kHz."""
+DEFAULT_SEGMENT_BLOCKS = 1
+"""Blocks of ``T`` frames per segment: 512 frames, about 11.9 s at 44.1 kHz (measured: smaller
+segments need less memory and, being cache-friendlier, run no slower)."""
 
 Reader = Callable[[int], np.ndarray]
 """``read(n)``: up to ``n`` float32 stereo samples ``(n, 2)``; fewer only at the end."""
