@@ -1,0 +1,61 @@
+"""Training a separation model (``spleeter train``).
+
+:func:`run_training` is the whole command: it validates the configuration, checks every row of
+the dataset (before TensorFlow is even imported, so that a bad dataset fails in seconds), then
+trains with :mod:`spleeter.training.loop`. Modules: ``settings`` (configuration keys),
+``checks`` (dataset check), ``objectives`` (losses, optimizers), ``checkpointing`` (TF1-format
+save/resume), ``progress`` and ``summaries`` (reporting), ``loop`` (the training loop).
+"""
+
+import os
+from typing import Any
+
+from .. import SpleeterError
+from ..audio.adapter import AudioAdapter
+from ..dataset import VALIDATION_CHUNK_DURATION, DatasetBuilder
+from .checks import check_dataset
+from .settings import training_settings
+
+
+def run_training(
+    params: dict[str, Any],
+    data_path: str,
+    audio_adapter: AudioAdapter,
+    *,
+    max_steps: int | None = None,
+    seed: int | None = None,
+    mixed_precision: bool = False,
+    init_from: str | None = None,
+    quiet: bool = False,
+    verbose: bool = False,
+    strategy: Any = None,
+) -> int:
+    """Check the configuration and the dataset, then train; return the final step.
+
+    Raises:
+        SpleeterError: unusable configuration or dataset (every bad row listed), unreadable
+            checkpoint, or an ``--init-from`` model that does not fit the configuration.
+    """
+    settings, params = training_settings(
+        params,
+        max_steps=max_steps,
+        seed=seed,
+        mixed_precision=mixed_precision,
+        init_from=init_from,
+    )
+    if not os.path.isdir(data_path):
+        raise SpleeterError(f"Data directory {data_path} does not exist")
+    builder_args = (params, audio_adapter, data_path)
+    DatasetBuilder(*builder_args, chunk_duration=params.get("chunk_duration", 20.0))
+    if params.get("validation_csv"):
+        DatasetBuilder(*builder_args, chunk_duration=VALIDATION_CHUNK_DURATION)
+    check_dataset(params, data_path)
+    from ..engines.tensorflow import import_tensorflow
+
+    import_tensorflow()
+    from .loop import train
+
+    return train(params, settings, audio_adapter, data_path, quiet, verbose, strategy)
+
+
+__all__ = ["run_training"]

@@ -1,0 +1,155 @@
+"""Training settings read from a configuration (upstream's keys) and the command line.
+
+Upstream read these keys without defaults (a missing one ended in a ``KeyError``); here the
+ones a training run cannot do without are reported together, and the others have defaults:
+``save_checkpoints_steps`` 1000, ``save_summary_steps`` 100, ``throttle_secs`` 600,
+``random_seed`` 0, ``batch_size`` 8.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import SpleeterError
+
+REQUIRED_KEYS = (
+    "train_csv",
+    "model_dir",
+    "mix_name",
+    "instrument_list",
+    "sample_rate",
+    "frame_length",
+    "frame_step",
+    "T",
+    "F",
+    "n_channels",
+)
+"""Configuration keys without which there is nothing to train."""
+
+DEFAULTS: dict[str, Any] = {
+    "save_checkpoints_steps": 1000,
+    "save_summary_steps": 100,
+    "throttle_secs": 600,
+    "random_seed": 0,
+    "batch_size": 8,
+}
+"""Values used for the optional training keys a configuration leaves out."""
+
+LOSS_TYPES = ("L1_mask", "weighted_L1_mask")
+"""Accepted ``loss_type`` values (default ``L1_mask``)."""
+
+UNET_MULTIPLE = 64
+"""``T`` and ``F`` must be multiples of this for the U-Nets (six stride-2 levels)."""
+
+
+class TrainingConfigurationError(SpleeterError, ValueError):
+    """The configuration cannot be trained; the message names the keys."""
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything the training loop needs besides the model and the data."""
+
+    model_dir: str
+    max_steps: int
+    save_checkpoints_steps: int
+    save_summary_steps: int
+    throttle_secs: float
+    random_seed: int
+    batch_size: int
+    mixed_precision: bool = False
+    init_from: str | None = None
+
+
+def training_settings(
+    params: dict[str, Any],
+    *,
+    max_steps: int | None = None,
+    seed: int | None = None,
+    mixed_precision: bool = False,
+    init_from: str | None = None,
+) -> tuple[TrainingSettings, dict[str, Any]]:
+    """Validate ``params`` for training; return the settings and the configuration to train.
+
+    ``max_steps`` overrides ``train_max_steps``; ``seed`` overrides ``random_seed`` (the
+    returned configuration carries both, so the dataset uses the same seed).
+
+    Raises:
+        TrainingConfigurationError: keys are missing or have unusable values (all listed).
+    """
+    params = dict(params)
+    if max_steps is not None:
+        params["train_max_steps"] = max_steps
+    if seed is not None:
+        params["random_seed"] = seed
+    for key, value in DEFAULTS.items():
+        if params.get(key) is None:
+            params[key] = value
+    missing = [key for key in REQUIRED_KEYS if params.get(key) is None]
+    if params.get("train_max_steps") is None:
+        missing.append("train_max_steps (or --max-steps)")
+    if params.get("optimizer") != "Adadelta" and params.get("learning_rate") is None:
+        missing.append("learning_rate")
+    if missing:
+        raise TrainingConfigurationError(
+            f"The configuration lacks {', '.join(missing)} (needed to train)"
+        )
+    problems = _value_problems(params)
+    if problems:
+        raise TrainingConfigurationError("Cannot train this configuration: " + "; ".join(problems))
+    settings = TrainingSettings(
+        model_dir=str(params["model_dir"]),
+        max_steps=int(params["train_max_steps"]),
+        save_checkpoints_steps=int(params["save_checkpoints_steps"]),
+        save_summary_steps=int(params["save_summary_steps"]),
+        throttle_secs=float(params["throttle_secs"]),
+        random_seed=int(params["random_seed"]),
+        batch_size=int(params["batch_size"]),
+        mixed_precision=mixed_precision,
+        init_from=init_from,
+    )
+    return settings, params
+
+
+def _value_problems(params: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in (
+        "sample_rate",
+        "frame_length",
+        "frame_step",
+        "T",
+        "F",
+        "n_channels",
+        "batch_size",
+        "save_checkpoints_steps",
+        "save_summary_steps",
+    ):
+        if not _is_int(params[key]) or int(params[key]) <= 0:
+            problems.append(f"{key} must be a positive integer (got {params[key]!r})")
+    if not _is_int(params["train_max_steps"]) or int(params["train_max_steps"]) < 0:
+        problems.append(
+            f"train_max_steps must be an integer >= 0 (got {params['train_max_steps']!r})"
+        )
+    if not _is_int(params["random_seed"]):
+        problems.append(f"random_seed must be an integer (got {params['random_seed']!r})")
+    instruments = params["instrument_list"]
+    if not isinstance(instruments, list) or not instruments:
+        problems.append("instrument_list must be a non-empty list of names")
+    elif len(set(instruments)) != len(instruments) or params["mix_name"] in instruments:
+        problems.append("instrument_list and mix_name must be distinct names")
+    loss_type = params.get("loss_type", LOSS_TYPES[0])
+    if loss_type not in LOSS_TYPES:
+        problems.append(
+            f"unknown loss_type {loss_type!r} (expected one of {', '.join(LOSS_TYPES)})"
+        )
+    model_type = str((params.get("model") or {}).get("type", "unet.unet"))
+    if model_type.startswith("unet.") and not problems:
+        for key in ("T", "F"):
+            if int(params[key]) % UNET_MULTIPLE:
+                problems.append(f"{key} must be a multiple of {UNET_MULTIPLE} for {model_type}")
+    return problems
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
