@@ -1,0 +1,323 @@
+"""The ``spleeter evaluate`` flow: separate every test track, score them in parallel, report.
+
+Output layout under the output path (upstream's, plus the summary files and figures)::
+
+    audio/test/<track>/<instrument>.wav           separated stems (16-bit WAV, whole track)
+    metrics/test/<track>.json                     museval-v4 scores (museval's JSON schema)
+    metrics/fast_bss_eval/test/<track>.json       fast_bss_eval scores (same schema)
+    metrics/summary.csv, tracks.csv, summary.json medians, labelled by protocol
+    metrics/plots/*.png                           SDR box plots, spectrograms of one track
+
+Scoring runs in worker processes started with ``spawn`` (the parent holds TensorFlow's threads,
+which ``fork`` must not copy); each worker limits its BLAS to one thread when ``threadpoolctl``
+is available, so ``--jobs`` is the number of busy cores.
+"""
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from .. import SpleeterError
+from ..utils.logging import logger
+from . import (
+    EVALUATION_AUDIO_DIRECTORY,
+    EVALUATION_INSTRUMENTS,
+    EVALUATION_METRICS_DIRECTORY,
+    EVALUATION_SPLIT,
+    MUSEVAL_PROTOCOL,
+    PROTOCOL_METRICS,
+    MetricsChoice,
+)
+from .metrics import HOP_SECONDS, WINDOW_SECONDS, score_track
+from .musdb_io import ACCOMPANIMENT, Track, check_references, find_tracks, load_estimates
+from .report import (
+    TrackMedians,
+    compare,
+    frame_medians,
+    load_summary,
+    log_comparison,
+    log_summary,
+    per_track_lists,
+    summarize,
+    track_document,
+    track_json_path,
+    write_json,
+    write_summary,
+)
+
+PLOTS_DIRECTORY = "plots"
+"""Sub-directory of ``metrics`` that receives the figures."""
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """Everything a worker process needs to score one track."""
+
+    track: Track
+    estimates_dir: Path
+    metrics_dir: Path
+    instruments: tuple[str, ...]
+    protocols: tuple[str, ...]
+    window: float = WINDOW_SECONDS
+    hop: float = HOP_SECONDS
+
+
+@dataclass(frozen=True)
+class ScoredTrack:
+    """A worker's answer: the track's medians over frames, per protocol."""
+
+    name: str
+    medians: dict[str, TrackMedians]
+    seconds: float
+
+
+def ordered_instruments(instruments: list[str]) -> list[str]:
+    """MUSDB's targets first in museval's order, then the others in the configuration's."""
+    known = (*EVALUATION_INSTRUMENTS, ACCOMPANIMENT)
+    return [name for name in known if name in instruments] + [
+        name for name in instruments if name not in known
+    ]
+
+
+def score_track_files(job: ScoringJob) -> ScoredTrack:
+    """Score one separated track under each protocol and write its JSON files."""
+    start = time.perf_counter()
+    instruments = list(job.instruments)
+    references, rate = job.track.load_references(instruments)
+    estimates, estimate_rate = load_estimates(job.estimates_dir, instruments)
+    if estimate_rate != rate:
+        raise SpleeterError(
+            f"Track {job.track.name}: references at {rate} Hz, separated files at "
+            f"{estimate_rate} Hz (evaluate a model whose sample_rate is the dataset's)"
+        )
+    medians: dict[str, TrackMedians] = {}
+    for protocol in job.protocols:
+        scores = score_track(references, estimates, rate, protocol, job.window, job.hop)
+        document = track_document(scores)
+        write_json(document, track_json_path(job.metrics_dir, protocol, job.track.name))
+        medians[protocol] = frame_medians(document, PROTOCOL_METRICS[protocol])
+    return ScoredTrack(job.track.name, medians, time.perf_counter() - start)
+
+
+def _single_threaded_blas() -> None:
+    """Worker initialiser: one BLAS thread per process (the processes are the parallelism)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(1)
+
+
+def score_tracks(
+    jobs: list[ScoringJob],
+    processes: int,
+    scorer: Callable[[ScoringJob], ScoredTrack] = score_track_files,
+) -> dict[str, ScoredTrack]:
+    """Score every job, in ``processes`` worker processes (in this one when 1); returns the
+    results by track name, in job order. The first failure cancels what has not started."""
+    results: dict[str, ScoredTrack] = {}
+
+    def done(result: ScoredTrack) -> None:
+        results[result.name] = result
+        logger.info(f"Scored {result.name} ({len(results)}/{len(jobs)}, {result.seconds:.1f} s)")
+
+    if processes <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            done(scorer(job))
+    else:
+        pool = ProcessPoolExecutor(
+            max_workers=min(processes, len(jobs)),
+            mp_context=get_context("spawn"),
+            initializer=_single_threaded_blas,
+        )
+        try:
+            futures = [pool.submit(scorer, job) for job in jobs]
+            for future in as_completed(futures):
+                done(future.result())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    return {job.track.name: results[job.track.name] for job in jobs}
+
+
+def separate_tracks(separator: Any, tracks: list[Track], adapter: Any, destination: Path) -> None:
+    """Separate each whole track into ``destination/<track>/<instrument>.wav`` (16-bit WAV,
+    no 600 s cap: upstream's evaluation cropped tracks to their first 600 s)."""
+    from ..audio import Codec
+    from .musdb_io import WAV_LAYOUT
+
+    for index, track in enumerate(tracks, start=1):
+        logger.info(f"Separating {track.name} ({index}/{len(tracks)})")
+        escaped = track.name.replace("{", "{{").replace("}", "}}")
+        output = {
+            "filename_format": f"{escaped}/{{instrument}}.{{codec}}",
+            "codec": Codec.WAV,
+            "bitrate": "128k",
+            "synchronous": False,
+        }
+        if track.layout == WAV_LAYOUT:
+            separator.separate_to_file(
+                str(track.mixture_path),
+                str(destination),
+                audio_adapter=adapter,
+                offset=0,
+                duration=None,
+                **output,
+            )
+        else:
+            waveform = track.load_mixture(adapter, separator.sample_rate)
+            sources = separator.separate(waveform, str(track.mixture_path))
+            separator.save_to_file(
+                sources, str(track.mixture_path), str(destination), audio_adapter=adapter, **output
+            )
+    separator.join()
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in " -_.()" else "_" for c in name)
+
+
+def draw_plots(
+    results: dict[str, dict[str, TrackMedians]],
+    instruments: list[str],
+    first: Track,
+    audio_dir: Path,
+    plots_dir: Path,
+    adapter: Any,
+    sample_rate: int,
+) -> list[Path]:
+    """Box plots of the per-track SDR (one per protocol) and the spectrograms of ``first``."""
+    from . import plots
+    from .musdb_io import read_wav
+
+    paths = [
+        plots.metric_boxplot(
+            per_track, instruments, plots_dir / f"sdr_boxplot_{protocol}.png", protocol
+        )
+        for protocol, per_track in results.items()
+    ]
+    references, rate = first.load_references(instruments)
+    estimates = {name: read_wav(audio_dir / first.name / f"{name}.wav")[0] for name in instruments}
+    paths.append(
+        plots.spectrogram_figure(
+            first.load_mixture(adapter, sample_rate),
+            estimates,
+            references,
+            rate,
+            plots_dir / f"spectrograms_{_safe_name(first.name)}.png",
+            f"{first.name}: mixture, estimates and references",
+        )
+    )
+    return paths
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        logger.warning("matplotlib is not installed: no plots (pip install matplotlib)")
+        return False
+    return True
+
+
+def run_evaluation(
+    params_filename: str,
+    mus_dir: str,
+    output_path: str,
+    adapter: str | None = None,
+    mwf: bool = False,
+    metrics: MetricsChoice = MetricsChoice.museval,
+    jobs: int | None = None,
+    plots: bool = True,
+    compare_with: str | None = None,
+) -> dict[str, dict[str, list[float]]]:
+    """Separate the test tracks of ``mus_dir`` with a model and score the separations.
+
+    Returns:
+        ``{instrument: {metric: [median over frames, one per track]}}`` for the museval-v4
+        protocol (fast_bss_eval when only it ran), as upstream's ``evaluate`` returned.
+
+    Raises:
+        SpleeterError: no dataset or track, missing reference, unreadable file...
+    """
+    from ..audio.adapter import AudioAdapter
+    from ..separator import Separator
+
+    tracks = find_tracks(mus_dir)
+    separator = Separator(params_filename, MWF=mwf)
+    instruments = ordered_instruments(separator.instruments)
+    check_references(tracks, instruments)
+    previous = load_summary(compare_with) if compare_with else None
+    audio_adapter = AudioAdapter.get(adapter)
+    output = Path(output_path)
+    audio_dir = output / EVALUATION_AUDIO_DIRECTORY / EVALUATION_SPLIT
+    metrics_dir = output / EVALUATION_METRICS_DIRECTORY
+    protocols = MetricsChoice(metrics).protocols
+
+    separate_tracks(separator, tracks, audio_adapter, audio_dir)
+
+    processes = max(1, min(jobs or os.cpu_count() or 1, len(tracks)))
+    logger.info(
+        f"Starting musdb evaluation with {', '.join(protocols)} on {len(tracks)} track(s), "
+        f"{processes} process(es) (this could be long) ..."
+    )
+    jobs_list = [
+        ScoringJob(track, audio_dir / track.name, metrics_dir, tuple(instruments), protocols)
+        for track in tracks
+    ]
+    scored = score_tracks(jobs_list, processes)
+    logger.info("musdb evaluation done")
+
+    results = {
+        protocol: {name: track.medians[protocol] for name, track in scored.items()}
+        for protocol in protocols
+    }
+    settings = {
+        "spleeter_version": _package_version("spleeter"),
+        "params_filename": params_filename,
+        "mwf": mwf,
+        "mus_dir": os.path.abspath(mus_dir),
+        "tracks": [track.name for track in tracks],
+        "window_seconds": WINDOW_SECONDS,
+        "hop_seconds": HOP_SECONDS,
+        "versions": {
+            name: _package_version(name) for name in ("museval", "musdb", "fast-bss-eval")
+        },
+    }
+    for path in write_summary(metrics_dir, results, instruments, settings):
+        logger.info(f"File {path} written")
+    medians = {
+        protocol: summarize(per_track, instruments, PROTOCOL_METRICS[protocol])[0]
+        for protocol, per_track in results.items()
+    }
+    for protocol in protocols:
+        log_summary(protocol, medians[protocol])
+    if previous is not None:
+        log_comparison(compare(medians, previous), str(compare_with))
+    if plots and _has_matplotlib():
+        for path in draw_plots(
+            results,
+            instruments,
+            tracks[0],
+            audio_dir,
+            metrics_dir / PLOTS_DIRECTORY,
+            audio_adapter,
+            separator.sample_rate,
+        ):
+            logger.info(f"File {path} written")
+    primary = MUSEVAL_PROTOCOL if MUSEVAL_PROTOCOL in protocols else protocols[0]
+    return per_track_lists(results[primary], instruments, PROTOCOL_METRICS[primary])
