@@ -1,9 +1,9 @@
 PYTHON ?= python3
 
-.PHONY: install test test-all lint format upstream-fixtures
+.PHONY: install test test-all lint format upstream-fixtures bench
 
 install:            ## the package, its test and evaluation extras
-	$(PYTHON) -m pip install -e ".[dev,evaluation]"
+	$(PYTHON) -m pip install -e ".[dev,evaluation,render,onnx]"
 
 test:               ## the default suite (what CI runs): everything but the slow tests
 	$(PYTHON) -m pytest -q -m "not slow"
@@ -21,3 +21,9 @@ format:
 
 upstream-fixtures:  ## regenerate tests/fixtures/upstream with upstream 2.4.2 (see tools/upstream_fixtures)
 	$(UPSTREAM_PYTHON) tools/upstream_fixtures/make_fixtures.py
+
+UPSTREAM_PYTHON ?= /work/upstream-venv/bin/python
+BENCH_ARGS ?=
+
+bench:              ## speed/memory vs upstream 2.4.2 (~40 min; BENCH_ARGS=--quick; see tools/bench)
+	UPSTREAM_PYTHON=$(UPSTREAM_PYTHON) $(PYTHON) tools/bench/bench.py $(BENCH_ARGS)

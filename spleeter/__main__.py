@@ -13,6 +13,15 @@ import typer
 
 from . import SpleeterError
 from .audio import Codec
+from .evaluation import (  # noqa: F401 (upstream's names, importable from here)
+    EVALUATION_AUDIO_DIRECTORY,
+    EVALUATION_INSTRUMENTS,
+    EVALUATION_METRICS,
+    EVALUATION_METRICS_DIRECTORY,
+    EVALUATION_MIXTURE,
+    EVALUATION_SPLIT,
+    MetricsChoice,
+)
 from .options import (
     AudioAdapterOption,
     AudioBitrateOption,
@@ -22,10 +31,26 @@ from .options import (
     AudioInputOption,
     AudioOffsetOption,
     AudioOutputOption,
+    DeviceOption,
+    EngineOption,
+    EvaluationCompareOption,
+    EvaluationJobsOption,
+    EvaluationMetricsOption,
+    EvaluationPlotsOption,
+    ExportOutputOption,
     FilenameFormatOption,
     ModelParametersOption,
+    MUSDBDirectoryOption,
     MWFOption,
+    OpsetOption,
     QuietOption,
+    RecursiveOption,
+    SkipExistingOption,
+    TrainingDataDirectoryOption,
+    TrainingInitFromOption,
+    TrainingMaxStepsOption,
+    TrainingMixedPrecisionOption,
+    TrainingSeedOption,
     VerboseOption,
     VersionOption,
 )
@@ -60,18 +85,56 @@ def default(version: bool = VersionOption) -> None:
 
 
 @spleeter.command(no_args_is_help=True)
+def train(
+    adapter: str = AudioAdapterOption,
+    data: str = TrainingDataDirectoryOption,
+    params_filename: str = ModelParametersOption,
+    verbose: bool = VerboseOption,
+    quiet: bool = QuietOption,
+    mixed_precision: bool = TrainingMixedPrecisionOption,
+    init_from: str | None = TrainingInitFromOption,
+    max_steps: int | None = TrainingMaxStepsOption,
+    seed: int | None = TrainingSeedOption,
+) -> None:
+    """Train a source separation model (resumes from the latest checkpoint in model_dir)."""
+    configure_logger(verbose, quiet)
+    with user_errors():
+        from .audio.adapter import AudioAdapter
+        from .training import run_training
+        from .utils.configuration import load_configuration
+
+        audio_adapter = AudioAdapter.get(adapter)
+        params = load_configuration(params_filename)
+        run_training(
+            params,
+            data,
+            audio_adapter,
+            max_steps=max_steps,
+            seed=seed,
+            mixed_precision=mixed_precision,
+            init_from=init_from,
+            quiet=quiet,
+            verbose=verbose,
+        )
+
+
+@spleeter.command(no_args_is_help=True)
 def separate(
     deprecated_files: str | None = AudioInputOption,
     files: list[str] = AudioInputArgument,
     adapter: str = AudioAdapterOption,
     bitrate: str = AudioBitrateOption,
     codec: Codec = AudioCodecOption,
-    duration: float = AudioDurationOption,
+    duration: float | None = AudioDurationOption,
     offset: float = AudioOffsetOption,
     output_path: str = AudioOutputOption,
     filename_format: str = FilenameFormatOption,
     params_filename: str = ModelParametersOption,
     mwf: bool = MWFOption,
+    engine: str = EngineOption,
+    device: str = DeviceOption,
+    recursive: bool = RecursiveOption,
+    skip_existing: bool = SkipExistingOption,
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -86,44 +149,123 @@ def separate(
     with user_errors():
         if offset < 0:
             raise SpleeterError(f"--offset must be >= 0 (got {offset})")
-        if duration <= 0:
+        if duration is not None and duration <= 0:
             raise SpleeterError(f"--duration must be > 0 (got {duration})")
         from .audio.adapter import AudioAdapter
+        from .batch import separate_files
+        from .inputs import expand_inputs
         from .separator import Separator
 
         audio_adapter = AudioAdapter.get(adapter)
-        separator = Separator(params_filename, MWF=mwf)
+        separator = Separator(params_filename, MWF=mwf, engine=engine, device=device)
         check_writable_directory(output_path)
-        failures = 0
-        for filename in _progress(files, quiet):
-            paths = separator.output_paths(filename, output_path, filename_format, codec)
-            try:
-                waveform, _ = audio_adapter.load(
-                    filename, offset=offset, duration=duration, sample_rate=separator.sample_rate
-                )
-            except SpleeterError as error:
-                logger.error(str(error))
-                failures += 1
-                continue
-            sources = separator.separate(waveform, filename)
-            separator.save_to_file(
-                sources,
-                filename,
-                output_path,
-                filename_format,
-                codec,
-                audio_adapter,
-                bitrate,
-                synchronous=False,
-            )
-            del paths
-        try:
-            separator.join()
-        except SpleeterError as error:
-            logger.error(str(error))
-            failures += 1
+        inputs, problems = expand_inputs(files, recursive)
+        for problem in problems:
+            logger.error(problem)
+        failures = len(problems) + separate_files(
+            separator,
+            audio_adapter,
+            inputs,
+            output_path,
+            filename_format,
+            codec,
+            bitrate,
+            offset=offset,
+            duration=duration,
+            skip_existing=skip_existing,
+            show_progress=not quiet,
+        )
         if failures:
             raise typer.Exit(EXIT_USER_ERROR)
+
+
+@spleeter.command(no_args_is_help=True)
+def evaluate(
+    adapter: str = AudioAdapterOption,
+    output_path: str = AudioOutputOption,
+    params_filename: str = ModelParametersOption,
+    mus_dir: str = MUSDBDirectoryOption,
+    mwf: bool = MWFOption,
+    metrics: MetricsChoice = EvaluationMetricsOption,
+    jobs: int | None = EvaluationJobsOption,
+    plots: bool = EvaluationPlotsOption,
+    compare: str | None = EvaluationCompareOption,
+    verbose: bool = VerboseOption,
+    quiet: bool = QuietOption,
+) -> dict:
+    """Evaluate a model on the test set of a MUSDB-layout dataset.
+
+    Separates every test track into OUTPUT_PATH/audio, writes museval-format scores per track
+    under OUTPUT_PATH/metrics and prints the median over frames, then over tracks.
+    """
+    # called as a Python function (as upstream's tests do), options left out keep their defaults
+    metrics, jobs, plots, compare, quiet = (
+        value.default if isinstance(value, typer.models.ParameterInfo) else value
+        for value in (metrics, jobs, plots, compare, quiet)
+    )
+    configure_logger(verbose, quiet)
+    choice = MetricsChoice(metrics)
+    if choice is not MetricsChoice.fast:
+        try:
+            import musdb  # noqa: F401
+            import museval  # noqa: F401
+        except ImportError:
+            logger.error("Extra dependencies musdb and museval not found")
+            logger.error("Please install musdb and museval first, abort")
+            raise typer.Exit(10) from None
+    if choice is not MetricsChoice.museval:
+        try:
+            import fast_bss_eval  # noqa: F401
+        except ImportError:
+            logger.error("Extra dependency fast_bss_eval not found")
+            logger.error("Please install fast-bss-eval first, abort")
+            raise typer.Exit(10) from None
+    with user_errors():
+        from .evaluation.pipeline import run_evaluation
+
+        check_writable_directory(output_path)
+        return run_evaluation(
+            params_filename,
+            mus_dir,
+            output_path,
+            adapter=adapter,
+            mwf=mwf,
+            metrics=choice,
+            jobs=jobs,
+            plots=plots,
+            compare_with=compare,
+        )
+
+
+@spleeter.command(no_args_is_help=True)
+def export(
+    params_filename: str = ModelParametersOption,
+    output_path: str | None = ExportOutputOption,
+    opset: int = OpsetOption,
+    verbose: bool = VerboseOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Export a model's network to ONNX, for ONNX Runtime (--engine onnx / auto)."""
+    configure_logger(verbose, quiet)
+    with user_errors():
+        import json
+        from pathlib import Path
+
+        from .engines.onnx_export import ONNX_FILENAME, export_onnx
+        from .model.provider import ModelProvider
+        from .utils.configuration import load_configuration
+
+        params = load_configuration(params_filename)
+        model_dir = ModelProvider.default().get(params["model_dir"])
+        if output_path is None:
+            target = export_onnx(params, model_dir, Path(model_dir) / ONNX_FILENAME, opset)
+        else:
+            check_writable_directory(output_path)
+            directory = Path(output_path).resolve()
+            target = export_onnx(params, model_dir, directory / ONNX_FILENAME, opset)
+            exported = {**params, "model_dir": str(directory)}
+            (directory / "config.json").write_text(json.dumps(exported, indent=2) + "\n")
+        logger.info(f"ONNX model written to {target}")
 
 
 def check_writable_directory(path: str) -> None:
@@ -140,16 +282,6 @@ def check_writable_directory(path: str) -> None:
         )
     if not os.access(current, os.W_OK | os.X_OK):
         raise SpleeterError(f"Output directory {path} is not writable (no permission on {current})")
-
-
-def _progress(files: list[str], quiet: bool) -> Iterator[str]:
-    """Iterate over ``files`` with a progress bar on a terminal (several files, not quiet)."""
-    if quiet or len(files) < 2 or not sys.stderr.isatty():
-        yield from files
-        return
-    from tqdm import tqdm
-
-    yield from tqdm(files, desc="Separating", unit="file", file=sys.stderr)
 
 
 def entrypoint() -> None:

@@ -10,11 +10,14 @@ from os.path import join
 import typer
 
 from .audio import Codec
+from .evaluation import MetricsChoice
 
 DEFAULT_ADAPTER = "spleeter.audio.ffmpeg.FFMPEGProcessAudioAdapter"
 DEFAULT_OUTPUT_PATH = join(tempfile.gettempdir(), "separated_audio")
 
-AudioInputArgument: list[str] = typer.Argument(..., help="Audio files to separate")
+AudioInputArgument: list[str] = typer.Argument(
+    ..., help="Audio files to separate; directories and glob patterns are expanded"
+)
 
 AudioInputOption: str | None = typer.Option(
     None, "--inputs", "-i", help="(Removed) give the audio files as arguments instead"
@@ -35,11 +38,11 @@ AudioOffsetOption: float = typer.Option(
     0.0, "--offset", "-s", help="Start separating this many seconds into the file"
 )
 
-AudioDurationOption: float = typer.Option(
-    600.0,
+AudioDurationOption: float | None = typer.Option(
+    None,
     "--duration",
     "-d",
-    help="Separate at most this many seconds from the offset (upstream's default, 600 s)",
+    help="Separate at most this many seconds from the offset (default: to the end of the file)",
 )
 
 AudioCodecOption: Codec = typer.Option(
@@ -77,6 +80,40 @@ TrainingDataDirectoryOption: str = typer.Option(
     ..., "--data", "-d", help="Root folder of the training audio (CSV paths are relative to it)"
 )
 
+EngineOption: str = typer.Option(
+    "auto",
+    "--engine",
+    "-e",
+    help=(
+        "Inference engine: tensorflow, onnx (ONNX Runtime; converts the model once) or auto "
+        "(ONNX Runtime when the model has an ONNX export, else TensorFlow)"
+    ),
+)
+
+DeviceOption: str = typer.Option(
+    "auto", "--device", help="Where the network runs: auto, cpu or cuda (an error if unavailable)"
+)
+
+RecursiveOption: bool = typer.Option(
+    False, "--recursive", "-r", help="Take audio files from subdirectories of input directories too"
+)
+
+SkipExistingOption: bool = typer.Option(
+    False, "--skip-existing", help="Skip inputs whose separated files all exist already"
+)
+
+ExportOutputOption: str | None = typer.Option(
+    None,
+    "--output_path",
+    "-o",
+    help=(
+        "Directory to write model.onnx and config.json into (default: model.onnx next to the "
+        "checkpoint, where --engine auto finds it)"
+    ),
+)
+
+OpsetOption: int = typer.Option(17, "--opset", min=17, help="ONNX opset version (>= 17)")
+
 VerboseOption: bool = typer.Option(False, "--verbose", help="Show debug logs")
 
 QuietOption: bool = typer.Option(
@@ -99,4 +136,49 @@ def version_callback(value: bool) -> None:
 
 VersionOption: bool = typer.Option(
     False, "--version", callback=version_callback, is_eager=True, help="Print the version and exit"
+)
+
+
+EvaluationMetricsOption: MetricsChoice = typer.Option(
+    MetricsChoice.museval,
+    "--metrics",
+    help=(
+        "Scores to compute: museval (BSS Eval v4, comparable with published tables, upstream's), "
+        "fast (fast_bss_eval SDR/SIR/SAR and SI-SDR) or both"
+    ),
+)
+
+EvaluationJobsOption: int | None = typer.Option(
+    None, "--jobs", "-j", min=1, help="Tracks scored in parallel (default: number of CPU cores)"
+)
+
+EvaluationPlotsOption: bool = typer.Option(
+    True, "--plots/--no-plots", help="Draw the SDR box plots and one track's spectrograms (PNG)"
+)
+
+EvaluationCompareOption: str | None = typer.Option(
+    None, "--compare", help="summary.json of an earlier evaluation to print differences against"
+)
+
+TrainingMixedPrecisionOption: bool = typer.Option(
+    False,
+    "--mixed-precision",
+    help="Train with Keras' mixed_float16 policy (float16 compute, float32 weights, loss scaling)",
+)
+
+TrainingInitFromOption: str | None = typer.Option(
+    None,
+    "--init-from",
+    help=(
+        "Fine-tune: start from the weights of this model directory (upstream format; a name "
+        "such as 4stems is resolved under MODEL_PATH). Ignored when resuming"
+    ),
+)
+
+TrainingMaxStepsOption: int | None = typer.Option(
+    None, "--max-steps", min=0, help="Train up to this global step (overrides train_max_steps)"
+)
+
+TrainingSeedOption: int | None = typer.Option(
+    None, "--seed", help="Random seed of the data order, crops and dropout (overrides random_seed)"
 )
