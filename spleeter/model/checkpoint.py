@@ -118,8 +118,9 @@ def _checkpoint_step(index_file: Path) -> int:
 def load_checkpoint(model: Any, prefix: str) -> list[str]:
     """Assign every variable of a Keras ``model`` from the upstream checkpoint at ``prefix``.
 
-    Returns the checkpoint names that the model did not use (``global_step``, the dead
-    batch norm of each U-Net's deepest level, optimizer slots...).
+    The variables of layers Keras pruned from the model (the U-Net's dead deepest batch norm)
+    are restored too when the checkpoint has them. Returns the checkpoint names that were not
+    used (``global_step``, optimizer slots...).
 
     Raises:
         SpleeterError: a variable is missing from the checkpoint or has another shape; the
@@ -163,6 +164,11 @@ def load_checkpoint(model: Any, prefix: str) -> list[str]:
     for variable, value in assignments:
         variable.assign(value.astype(variable.dtype, copy=False))
     used = {variable_mapping(v.path).checkpoint_name for v in model.weights}
+    for variable in dead_variables(model):  # kept so that a re-saved model stays complete
+        name = variable_mapping(variable.path).checkpoint_name
+        if name in available and tuple(available[name]) == tuple(variable.shape):
+            variable.assign(reader.get_tensor(name))
+            used.add(name)
     return sorted(set(available) - used)
 
 
@@ -176,6 +182,26 @@ def _first_line(error: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
+def dead_variables(model: Any) -> list[Any]:
+    """Variables of layers that were called while building ``model`` but whose outputs lead
+    nowhere (Keras prunes those layers from the model: the U-Net's deepest batch norm)."""
+    in_model = {id(layer) for layer in model.layers}
+    seen: set[int] = set()
+    dead: list[Any] = []
+    pending = list(model.layers)
+    while pending:
+        operation = pending.pop()
+        for node in getattr(operation, "_outbound_nodes", []):
+            target = getattr(node, "operation", None)
+            if target is None or id(target) in seen:
+                continue
+            seen.add(id(target))
+            pending.append(target)
+            if id(target) not in in_model:
+                dead.extend(getattr(target, "weights", []))
+    return sorted(dead, key=lambda v: v.path)
+
+
 def save_checkpoint(
     model: Any,
     directory: str | os.PathLike,
@@ -186,14 +212,16 @@ def save_checkpoint(
 
     The checkpoint is ``<directory>/model.ckpt-<step>`` and the ``checkpoint`` state file points
     at it (relatively, so the directory can move). ``global_step`` is included, as the
-    Estimator wrote it; ``extra`` adds more named tensors. Returns the checkpoint prefix.
+    Estimator wrote it, and so are the variables of layers Keras pruned from the model (the
+    U-Net's dead deepest batch norm), which upstream's loader requires. ``extra`` adds more
+    named tensors. Returns the checkpoint prefix.
     """
     import tensorflow as tf
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {"global_step": np.asarray(step, dtype=np.int64)}
-    for variable in model.weights:
+    for variable in [*model.weights, *dead_variables(model)]:
         mapping = variable_mapping(variable.path)
         tensors[mapping.checkpoint_name] = mapping.to_checkpoint(np.asarray(variable.numpy()))
     tensors.update(extra or {})

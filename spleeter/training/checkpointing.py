@@ -56,36 +56,14 @@ def inner_optimizer(optimizer: Any) -> Any:
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
-def dead_variables(model: Any) -> list[Any]:
-    """Variables of layers that were called while building ``model`` but whose outputs lead
-    nowhere (Keras prunes those layers from the model: the U-Net's deepest batch norm)."""
-    in_model = {id(layer) for layer in model.layers}
-    seen: set[int] = set()
-    dead: list[Any] = []
-    pending = list(model.layers)
-    while pending:
-        operation = pending.pop()
-        for node in getattr(operation, "_outbound_nodes", []):
-            target = getattr(node, "operation", None)
-            if target is None or id(target) in seen:
-                continue
-            seen.add(id(target))
-            pending.append(target)
-            if id(target) not in in_model:
-                dead.extend(getattr(target, "weights", []))
-    return sorted(dead, key=lambda v: v.path)
-
-
 def seed_states(model: Any) -> list[Any]:
     """The random generator states of the model's stochastic layers (dropout), in order."""
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 def training_tensors(model: Any, optimizer: Any) -> dict[str, np.ndarray]:
-    """Every checkpoint tensor besides the model's weights and ``global_step``."""
+    """Every checkpoint tensor besides the model's variables and ``global_step``."""
     tensors: dict[str, np.ndarray] = {}
-    for variable in dead_variables(model):
-        tensors[variable_mapping(variable.path).checkpoint_name] = np.asarray(variable.numpy())
     inner = inner_optimizer(optimizer)
     for (attribute, suffix), variable, slot in _slots(model, inner):
         del attribute
@@ -178,7 +156,6 @@ def restore(prefix: str, model: Any, optimizer: Any) -> int:
     reader = tf.train.load_checkpoint(prefix)
     available = reader.get_variable_to_shape_map()
     step = int(reader.get_tensor("global_step")) if "global_step" in available else 0
-    _restore_dead(model, reader, available)
     inner = inner_optimizer(optimizer)
     slots = _slots(model, inner)
     names = {
@@ -211,15 +188,4 @@ def restore(prefix: str, model: Any, optimizer: Any) -> int:
 
 def initialize(prefix: str, model: Any) -> None:
     """Load only the weights of a checkpoint (fine-tuning from another model directory)."""
-    import tensorflow as tf
-
     load_checkpoint(model, prefix)
-    reader = tf.train.load_checkpoint(prefix)
-    _restore_dead(model, reader, reader.get_variable_to_shape_map())
-
-
-def _restore_dead(model: Any, reader: Any, available: dict) -> None:
-    for variable in dead_variables(model):
-        name = variable_mapping(variable.path).checkpoint_name
-        if name in available and tuple(available[name]) == tuple(variable.shape):
-            variable.assign(reader.get_tensor(name))
