@@ -29,24 +29,11 @@ from .engines import Engine, create_engine
 from .model.provider import ModelProvider
 from .pipeline import DEFAULT_SEGMENT_BLOCKS, SeparationPipeline
 from .types import AudioDescriptor
-from .utils.configuration import load_configuration
+from .utils.configuration import SIGNAL_KEYS, load_configuration
 from .utils.logging import logger
 
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
-SEPARATION_KEYS = (
-    "model_dir",
-    "mix_name",
-    "instrument_list",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "T",
-    "F",
-    "n_channels",
-    "separation_exponent",
-    "mask_extension",
-    "model",
-)
+SEPARATION_KEYS = ("model_dir", *SIGNAL_KEYS, "separation_exponent", "mask_extension", "model")
 """Configuration keys that separation reads."""
 
 

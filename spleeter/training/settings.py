@@ -10,19 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import SpleeterError
+from ..utils.configuration import SIGNAL_KEYS
 
-REQUIRED_KEYS = (
-    "train_csv",
-    "model_dir",
-    "mix_name",
-    "instrument_list",
-    "sample_rate",
-    "frame_length",
-    "frame_step",
-    "T",
-    "F",
-    "n_channels",
-)
+REQUIRED_KEYS = ("train_csv", "model_dir", *SIGNAL_KEYS)
 """Configuration keys without which there is nothing to train."""
 
 DEFAULTS: dict[str, Any] = {

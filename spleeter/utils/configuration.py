@@ -9,6 +9,18 @@ from .. import SpleeterError, resources
 
 EMBEDDED_CONFIGURATION_PREFIX = "spleeter:"
 
+SIGNAL_KEYS = (
+    "mix_name",
+    "instrument_list",
+    "sample_rate",
+    "frame_length",
+    "frame_step",
+    "T",
+    "F",
+    "n_channels",
+)
+"""Keys describing the audio, the STFT and the network's input, needed to separate or train."""
+
 
 def embedded_configuration_names() -> list[str]:
     """Names usable as ``spleeter:NAME`` (the JSON files bundled in ``spleeter/resources``)."""
