@@ -43,6 +43,12 @@ from .options import (
     MUSDBDirectoryOption,
     MWFOption,
     OpsetOption,
+    PretrainCsvOption,
+    PretrainDataOption,
+    PretrainExportOption,
+    PretrainIterationsOption,
+    PretrainMaxStepsOption,
+    PretrainParametersOption,
     QuietOption,
     RecursiveOption,
     SkipExistingOption,
@@ -113,6 +119,48 @@ def train(
             seed=seed,
             mixed_precision=mixed_precision,
             init_from=init_from,
+            quiet=quiet,
+            verbose=verbose,
+        )
+
+
+@spleeter.command(no_args_is_help=True)
+def pretrain(
+    adapter: str = AudioAdapterOption,
+    data: str | None = PretrainDataOption,
+    csv: str | None = PretrainCsvOption,
+    params_filename: str = PretrainParametersOption,
+    iterations: int | None = PretrainIterationsOption,
+    max_steps: int | None = PretrainMaxStepsOption,
+    seed: int | None = TrainingSeedOption,
+    mixed_precision: bool = TrainingMixedPrecisionOption,
+    export: bool = PretrainExportOption,
+    verbose: bool = VerboseOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Pretrain an SSL encoder on unlabelled audio (HuBERT-style masked prediction of units).
+
+    The encoder goes to the configuration's model.params.encoder_dir (a run resumes from it),
+    where spleeter train finds it for the fused separator. See docs/ssl.md.
+    """
+    configure_logger(verbose, quiet)
+    with user_errors():
+        from .audio.adapter import AudioAdapter
+        from .ssl import run_pretraining
+        from .utils.configuration import load_configuration
+
+        audio_adapter = AudioAdapter.get(adapter)
+        params = load_configuration(params_filename)
+        run_pretraining(
+            params,
+            data,
+            audio_adapter,
+            csv_path=csv,
+            max_steps=max_steps,
+            iterations=iterations,
+            seed=seed,
+            mixed_precision=mixed_precision,
+            export=export,
             quiet=quiet,
             verbose=verbose,
         )
@@ -256,7 +304,9 @@ def export(
         from .utils.configuration import load_configuration
 
         params = load_configuration(params_filename)
-        model_dir = ModelProvider.default().get(params["model_dir"])
+        model_dir = ModelProvider.default().get(
+            params["model_dir"], unpublished=params.get("model_unpublished")
+        )
         if output_path is None:
             target = export_onnx(params, model_dir, Path(model_dir) / ONNX_FILENAME, opset)
         else:

@@ -272,6 +272,29 @@ def _read_lossless(path: str, offset: float, duration: float, sample_rate: int) 
     return waveform
 
 
+def load_audio(
+    path: str, offset: float, duration: float, sample_rate: int, audio_adapter: AudioAdapter
+) -> np.ndarray:
+    """``duration`` seconds of ``path`` from ``offset``, at ``sample_rate``, ``(n, c)`` float32.
+
+    With the default ffmpeg adapter, lossless files already at that rate (WAV, FLAC, AIFF)
+    are read directly by libsndfile: the same samples ffmpeg decodes, without starting two
+    processes per file. Everything else goes through the audio adapter.
+
+    Raises:
+        SpleeterError: the file cannot be decoded.
+    """
+    direct = type(audio_adapter).__name__ == "FFMPEGProcessAudioAdapter"
+    if direct and path.lower().endswith(DIRECT_READ_EXTENSIONS):
+        waveform = _read_lossless(path, offset, duration, int(sample_rate))
+        if waveform is not None:
+            return waveform
+    waveform, _ = audio_adapter.load(
+        path, offset=offset, duration=duration, sample_rate=sample_rate
+    )
+    return np.asarray(waveform, dtype=np.float32)
+
+
 class SpectrogramCache:
     """One ``.npz`` file per chunk under a directory named by the configuration's cache prefix.
 
@@ -375,7 +398,6 @@ class DatasetBuilder:
         self._audio_adapter = audio_adapter
         self._audio_path = audio_path
         self._random_seed = int(random_seed)
-        self._direct_reads = type(audio_adapter).__name__ == "FFMPEGProcessAudioAdapter"
         self.check_parameters_compatibility()
 
     def check_parameters_compatibility(self) -> None:
@@ -405,14 +427,7 @@ class DatasetBuilder:
         are read directly by libsndfile: the same samples ffmpeg decodes, without starting two
         processes per file. Everything else goes through the audio adapter.
         """
-        if self._direct_reads and path.lower().endswith(DIRECT_READ_EXTENSIONS):
-            waveform = _read_lossless(path, offset, duration, int(self._sample_rate))
-            if waveform is not None:
-                return waveform
-        waveform, _ = self._audio_adapter.load(
-            path, offset=offset, duration=duration, sample_rate=self._sample_rate
-        )
-        return waveform
+        return load_audio(path, offset, duration, self._sample_rate, self._audio_adapter)
 
     def load_chunk(self, segment: Segment, convert_to_uint: bool = True) -> Chunk:
         """Decode every stem of ``segment`` once and compute its spectrograms.

@@ -67,7 +67,10 @@ ModelParametersOption: str = typer.Option(
     "spleeter:2stems",
     "--params_filename",
     "-p",
-    help="Model configuration: spleeter:2stems, 4stems, 5stems (also -16kHz) or a JSON file",
+    help=(
+        "Model configuration: spleeter:2stems, 4stems, 5stems (also -16kHz, and 2stems-ssl, "
+        "4stems-ssl) or a JSON file"
+    ),
 )
 
 MWFOption: bool = typer.Option(
@@ -181,4 +184,53 @@ TrainingMaxStepsOption: int | None = typer.Option(
 
 TrainingSeedOption: int | None = typer.Option(
     None, "--seed", help="Random seed of the data order, crops and dropout (overrides random_seed)"
+)
+
+PretrainParametersOption: str = typer.Option(
+    "spleeter:4stems-ssl",
+    "--params_filename",
+    "-p",
+    help=(
+        "Configuration with an SSL encoder (model.params.encoder, encoder_dir and a pretrain "
+        "section): spleeter:2stems-ssl, spleeter:4stems-ssl or a JSON file"
+    ),
+)
+
+PretrainDataOption: str | None = typer.Option(
+    None,
+    "--data",
+    "-d",
+    help=(
+        "Unlabelled audio: a directory (every audio file below it), or with --csv the directory "
+        "the CSV's paths are relative to. Not needed to --export an encoder already pretrained"
+    ),
+)
+
+PretrainCsvOption: str | None = typer.Option(
+    None,
+    "--csv",
+    help="Take the audio from the <mix_name>_path column of this upstream-format dataset CSV",
+)
+
+PretrainIterationsOption: int | None = typer.Option(
+    None,
+    "--iterations",
+    min=1,
+    help=(
+        "Number of HuBERT iterations (overrides the length of pretrain.iterations; extra ones "
+        "repeat the last one's settings, re-clustering the previous encoder's layer)"
+    ),
+)
+
+PretrainMaxStepsOption: int | None = typer.Option(
+    None,
+    "--max-steps",
+    min=0,
+    help="Train each iteration up to this step (overrides every iteration's steps)",
+)
+
+PretrainExportOption: bool = typer.Option(
+    False,
+    "--export",
+    help="Also write encoder.onnx (the encoder alone, for ONNX Runtime) into encoder_dir",
 )

@@ -96,7 +96,9 @@ class Separator:
     def _get_engine(self) -> Engine:
         """Resolve (or download) the model directory and load the model, once."""
         if self._engine is None:
-            model_dir = ModelProvider.default().get(self._params["model_dir"])
+            model_dir = ModelProvider.default().get(
+                self._params["model_dir"], unpublished=self._params.get("model_unpublished")
+            )
             self._params["model_dir"] = model_dir
             self._engine = create_engine(self._params, model_dir, *self._engine_choice)
         return self._engine

@@ -240,5 +240,5 @@ def test_console_script_and_module(tmp_path):
     assert failing.returncode == 1
     assert failing.stderr.strip().splitlines() == [
         "ERROR:spleeter:No embedded configuration 9stems found (known: 2stems, 2stems-16kHz, "
-        "4stems, 4stems-16kHz, 5stems, 5stems-16kHz, musdb)"
+        "2stems-ssl, 4stems, 4stems-16kHz, 4stems-ssl, 5stems, 5stems-16kHz, musdb)"
     ]

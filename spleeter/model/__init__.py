@@ -55,3 +55,21 @@ def build_model(params: dict[str, Any]) -> Any:
     model_params = (params.get("model") or {}).get("params") or {}
     outputs = builder(spectrogram, params["instrument_list"], model_params)
     return keras.Model(inputs=spectrogram, outputs=outputs, name=model_type(params))
+
+
+def initialize_pretrained(model: Any) -> list[str]:
+    """Let the layers of ``model`` that bring their own pretrained weights load them.
+
+    A layer takes part by having a ``load_pretrained()`` method returning a description of
+    what it loaded, or None (the fused separator's SSL encoder loads its ``encoder_dir``).
+    Called by ``spleeter train`` on a fresh run, before ``--init-from``. Returns the
+    descriptions.
+    """
+    loaded = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        load = getattr(layer, "load_pretrained", None)
+        if callable(load):
+            description = load()
+            if description:
+                loaded.append(str(description))
+    return loaded

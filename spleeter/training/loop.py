@@ -21,7 +21,7 @@ import tensorflow as tf
 from .. import SpleeterError
 from ..audio.adapter import AudioAdapter
 from ..dataset import training_stream, validation_stream
-from ..model import build_model, model_type
+from ..model import build_model, initialize_pretrained, model_type
 from ..model.checkpoint import find_checkpoint
 from ..model.provider import ModelProvider
 from ..utils.logging import logger
@@ -104,8 +104,10 @@ class Trainer:
     # -- state ---------------------------------------------------------------------------
 
     def initial_step(self) -> tuple[int, bool]:
-        """Resume from ``model_dir``'s latest checkpoint, else start from ``--init-from``'s
-        weights or from scratch; return the step to start from and whether it resumed."""
+        """Resume from ``model_dir``'s latest checkpoint, else start afresh: layers with
+        pretrained weights of their own load them (the SSL encoder's ``encoder_dir``), then
+        ``--init-from``'s weights, if any, are loaded; return the step to start from and
+        whether it resumed."""
         prefix = checkpointing.latest_checkpoint(self.model_dir)
         if prefix is not None:
             step = checkpointing.restore(prefix, self.model, self.optimizer)
@@ -116,6 +118,8 @@ class Trainer:
                     "has a checkpoint to resume from"
                 )
             return step, True
+        for description in initialize_pretrained(self.model):
+            logger.info(f"Initialised {description}")
         if self.settings.init_from:
             directory = ModelProvider.default().get(self.settings.init_from)
             source = find_checkpoint(directory)

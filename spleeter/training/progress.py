@@ -31,7 +31,14 @@ class _BarHandler(logging.Handler):
 class Progress:
     """Reports training steps from ``start`` to ``total``."""
 
-    def __init__(self, start: int, total: int, quiet: bool = False, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        start: int,
+        total: int,
+        quiet: bool = False,
+        verbose: bool = False,
+        description: str = "Training",
+    ) -> None:
         self.start = start
         self.total = total
         self.log_every = 10 if verbose else LOG_EVERY
@@ -46,7 +53,7 @@ class Progress:
             self._bar = tqdm(
                 total=total,
                 initial=start,
-                desc="Training",
+                desc=description,
                 unit="step",
                 file=sys.stderr,
                 dynamic_ncols=True,

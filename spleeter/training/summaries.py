@@ -13,7 +13,8 @@ from typing import Any
 class Summaries:
     """Accumulates training losses and writes the scalars of training and validation."""
 
-    def __init__(self, model_dir: str, every: int) -> None:
+    def __init__(self, model_dir: str, every: int, validation: bool = True) -> None:
+        """Write into ``model_dir`` (and ``model_dir/eval`` when ``validation``)."""
         import tensorflow as tf
         from tensorflow.core.framework import summary_pb2
 
@@ -25,7 +26,9 @@ class Summaries:
         ).SerializeToString()
         self.every = max(1, int(every))
         self._train = tf.summary.create_file_writer(model_dir)
-        self._eval = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+        self._eval = (
+            tf.summary.create_file_writer(os.path.join(model_dir, "eval")) if validation else None
+        )
         self._sums: dict[str, float] = {}
         self._count = 0
 
@@ -43,7 +46,8 @@ class Summaries:
         """Write validation losses (``loss`` is the total)."""
         values = dict(losses)
         values["absolute_difference"] = values["loss"]
-        self._write(self._eval, step, values)
+        if self._eval is not None:
+            self._write(self._eval, step, values)
 
     def _write(self, writer: Any, step: int, values: dict[str, float]) -> None:
         with writer.as_default():
@@ -54,4 +58,5 @@ class Summaries:
 
     def close(self) -> None:
         self._train.close()
-        self._eval.close()
+        if self._eval is not None:
+            self._eval.close()

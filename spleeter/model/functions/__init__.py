@@ -1,7 +1,7 @@
 """Model architectures: builder functions resolved by name from a config's ``model.type``.
 
 ``model.type`` is ``"<module>.<function>"`` relative to this package (``unet.unet``,
-``unet.softmax_unet``, ``blstm.blstm``). Every builder has the signature
+``unet.softmax_unet``, ``unet.ssl_unet``, ``blstm.blstm``). Every builder has the signature
 ``builder(input_tensor, instruments, params) -> {"<instrument>_spectrogram": tensor}``: it takes
 the mixture's magnitude spectrogram ``(batch, T, F, n_channels)`` (a Keras symbolic tensor) and
 returns one magnitude estimate of the same shape per instrument. Weighted layers are named the

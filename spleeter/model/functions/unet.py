@@ -4,11 +4,12 @@ Six 5x5 stride-2 convolutions encode the mixture magnitude; six 5x5 stride-2 tra
 convolutions decode it, each concatenated with the matching raw encoder output (skip first).
 A 4x4 dilated convolution gives a 2-channel sigmoid mask that multiplies the input
 (``unet``), or logits that a softmax across instruments turns into masks (``softmax_unet``).
+``ssl_unet`` conditions the sigmoid U-Nets on a self-supervised encoder's features.
 Layer order, names, activations and paddings reproduce upstream's graph exactly, so that its
 checkpoints load by variable name and give the same numbers.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import keras
@@ -52,11 +53,18 @@ def apply_unet(
     params: dict | None = None,
     output_mask_logit: bool = False,
     names: LayerNames | None = None,
+    extra_inputs: Any = None,
+    bottleneck: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Build one instrument's U-Net on ``input_tensor`` ``(batch, T, F, C)``.
 
     Returns the estimated magnitude (mask x input, named ``output_name``), or the mask logits
     when ``output_mask_logit`` is set. ``T`` and ``F`` must be multiples of 64.
+
+    Conditioning (used by ``ssl_unet``; upstream's U-Net has neither): ``extra_inputs``
+    ``(batch, T, F, k)`` are concatenated to the input channels of the first convolution (the
+    mask still multiplies ``input_tensor``); ``bottleneck`` maps the deepest convolution's
+    output to what the decoder starts from.
     """
     params = params or {}
     names = names or LayerNames()
@@ -88,6 +96,8 @@ def apply_unet(
     # Encoder: the skip connections carry the raw convolution outputs.
     skips = []
     x = input_tensor
+    if extra_inputs is not None:
+        x = keras.layers.Concatenate(axis=-1)([input_tensor, extra_inputs])
     for level, n_filters in enumerate(filters):
         convolved = conv(n_filters)(x)
         normalised = _batch_norm(names)(convolved)
@@ -96,7 +106,7 @@ def apply_unet(
             x = conv_activation(normalised)
     # The deepest level's batch norm and activation are dead ends in upstream's graph: the
     # decoder starts from the raw convolution. Its variables exist in checkpoints, unused.
-    x = convolved
+    x = convolved if bottleneck is None else bottleneck(convolved)
     # Decoder: transposed conv -> activation -> batch norm (-> dropout on the first three).
     decoder_filters = list(reversed(filters[:-1])) + [1]
     for level, n_filters in enumerate(decoder_filters):
@@ -142,3 +152,12 @@ def softmax_unet(input_tensor: Any, instruments: Iterable[str], params: dict | N
         )
         for index, name in enumerate(instruments)
     }
+
+
+def ssl_unet(input_tensor: Any, instruments: Iterable[str], params: dict | None = None) -> dict:
+    """One sigmoid-mask U-Net per instrument, conditioned on the features of a
+    self-supervised encoder computed from the same mixture magnitude (``unet.ssl_unet``;
+    see :mod:`spleeter.ssl.fusion` and docs/ssl.md)."""
+    from ...ssl.fusion import build_ssl_unet
+
+    return build_ssl_unet(input_tensor, list(instruments), params or {})

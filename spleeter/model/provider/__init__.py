@@ -56,13 +56,17 @@ class ModelProvider(ABC):
         """The root of relative model directories: ``$MODEL_PATH``, read at call time."""
         return os.environ.get("MODEL_PATH", cls.DEFAULT_MODEL_PATH)
 
-    def get(self, model_directory: str) -> str:
+    def get(self, model_directory: str, unpublished: str | None = None) -> str:
         """Ensure the model directory is available on disk and return it.
 
         A relative ``model_directory`` is taken under :meth:`model_path`; if it is not there but
         exists relative to the working directory (a model trained here), that one is used. An
         existing directory is returned untouched (no network access: it may be a user's own
         model); a missing one is downloaded, the model name being its last path component.
+
+        ``unpublished`` (a configuration's ``model_unpublished``) marks a model that has no
+        release to download: a missing directory is then an error, before any network access,
+        whose message ends with that text (how to make the model).
 
         Raises:
             SpleeterError: If the model is missing and cannot be downloaded.
@@ -79,6 +83,12 @@ class ModelProvider(ABC):
             return model_directory
         if os.path.exists(model_directory):
             raise SpleeterError(f"Model directory {model_directory} exists but is not a directory")
+        if unpublished:
+            name = os.path.basename(os.path.normpath(model_directory))
+            raise SpleeterError(
+                f"Model {name} has no published weights and {model_directory} does not exist; "
+                f"make it with: {unpublished}"
+            )
         self._install(model_directory)
         return model_directory
 

@@ -1,0 +1,376 @@
+"""Encoder directories and the feature extraction API (:class:`SSLEncoder`).
+
+An encoder directory (written by ``spleeter pretrain``, or by ``python -m spleeter.ssl.convert``
+from an external checkpoint) holds:
+
+* ``encoder.json``: the architecture (``encoder``, see :class:`~spleeter.ssl.config.
+  EncoderConfig`) and the signal it reads (``audio``: sample rate, STFT frame length and step,
+  ``F`` bins, channels, ``T`` frames per block), so the directory is self-describing;
+* a TF1-format checkpoint (``checkpoint``, ``model.ckpt-<step>.*``) whose variables are all
+  named ``ssl_encoder/...``: the same names the fused separator's checkpoint uses for its
+  encoder, so the separator is initialised from it by name;
+* ``iteration-<k>/``: the pretraining iterations (units, checkpoints, TensorBoard events);
+* ``encoder.onnx`` once exported (``spleeter pretrain --export`` or ``engine="onnx"``).
+
+Example::
+
+    >>> from spleeter.ssl import SSLEncoder
+    >>> encoder = SSLEncoder.load("ssl-encoder")
+    >>> features = encoder.features(waveform)      # (frames, dim), one per STFT frame
+    >>> encoder.frame_rate                          # 43.07 frames/s at 44.1 kHz, hop 1024
+"""
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from .. import SpleeterError
+from ..utils.logging import logger
+from .config import EncoderConfig, encoder_config, model_params
+from .features import encoder_mel_matrix, log_mel, waveform_magnitude
+
+ENCODER_JSON = "encoder.json"
+ENCODER_FORMAT = 1
+ONNX_FILENAME = "encoder.onnx"
+HEAD_NAME = "ssl_head"
+BATCH_BLOCKS = 4
+"""Blocks of ``T`` frames per network call when extracting features."""
+
+
+@dataclass(frozen=True)
+class EncoderAudio:
+    """The signal an encoder reads: the separator's STFT grid and block length."""
+
+    sample_rate: int
+    frame_length: int
+    frame_step: int
+    F: int
+    n_channels: int
+    T: int
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], frames: int | None = None) -> "EncoderAudio":
+        return cls(
+            sample_rate=int(params["sample_rate"]),
+            frame_length=int(params["frame_length"]),
+            frame_step=int(params["frame_step"]),
+            F=int(params["F"]),
+            n_channels=int(params.get("n_channels", 2)),
+            T=int(frames if frames is not None else params["T"]),
+        )
+
+
+def variables_view(layer: Any) -> Any:
+    """An object :func:`~spleeter.model.checkpoint.load_checkpoint` and ``save_checkpoint``
+    accept as a "model": the variables of one layer (the encoder), nothing pruned."""
+    return SimpleNamespace(weights=list(layer.weights), layers=[])
+
+
+def build_pretraining_model(config: EncoderConfig, units: int) -> tuple[Any, Any]:
+    """The masked-prediction model and its encoder layer.
+
+    Inputs ``log_mel`` ``(batch, T, n_mels)`` and ``span_mask`` ``(batch, T)`` bool; output the
+    unit logits ``(batch, T, units)`` (float32) of a linear head (``ssl_head``) on the last
+    hidden state.
+    """
+    import keras
+
+    from .layers import EncoderNetwork
+
+    features = keras.Input((None, config.n_mels), name="log_mel", dtype="float32")
+    mask = keras.Input((None,), name="span_mask", dtype="bool")
+    network = EncoderNetwork(config)
+    hidden = network(features, span_mask=mask)
+    logits = keras.layers.Dense(units, name=HEAD_NAME, dtype="float32")(hidden[-1])
+    return keras.Model([features, mask], logits, name="ssl_pretraining"), network
+
+
+def build_feature_model(
+    config: EncoderConfig, audio: EncoderAudio, layer: int | None = None
+) -> tuple[Any, Any]:
+    """Magnitude ``(batch, T, F, C)`` -> hidden state ``layer`` ``(batch, T, dim)``: the
+    log-mel front end and the encoder exactly as the fused separator runs them."""
+    import keras
+
+    from .layers import EncoderNetwork, LogMel
+
+    layer = config.layers if layer is None else int(layer)
+    magnitude = keras.Input((None, audio.F, audio.n_channels), name="magnitude", dtype="float32")
+    features = LogMel(encoder_mel_matrix(config, audio.F), name="log_mel")(magnitude)
+    network = EncoderNetwork(config, input_bins=audio.F)
+    hidden = network(features, depth=layer, training=False)
+    return keras.Model(magnitude, hidden[-1], name="ssl_features"), network
+
+
+def describe(
+    config: EncoderConfig, audio: EncoderAudio, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The content of ``encoder.json``."""
+    return {
+        "format": ENCODER_FORMAT,
+        "encoder": config.to_dict(),
+        "audio": asdict(audio),
+        **(extra or {}),
+    }
+
+
+def read_description(directory: str | os.PathLike) -> dict[str, Any]:
+    """``encoder.json`` of an encoder directory.
+
+    Raises:
+        SpleeterError: the directory or its ``encoder.json`` is missing or unreadable.
+    """
+    path = Path(directory) / ENCODER_JSON
+    if not Path(directory).is_dir():
+        raise SpleeterError(
+            f"Encoder directory {directory} does not exist: pretrain one with "
+            "spleeter pretrain -p CONFIG -d AUDIO_DIR (see docs/ssl.md)"
+        )
+    try:
+        description = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise SpleeterError(
+            f"{directory} is not an encoder directory (no {ENCODER_JSON}; spleeter pretrain "
+            "writes one when an iteration ends)"
+        ) from error
+    except (OSError, ValueError) as error:
+        raise SpleeterError(f"{path} cannot be read: {error}") from error
+    if not isinstance(description, dict) or "encoder" not in description:
+        raise SpleeterError(f"{path} has no encoder section")
+    return description
+
+
+def description_config(description: dict[str, Any]) -> tuple[EncoderConfig, EncoderAudio]:
+    config = EncoderConfig.from_params(description["encoder"])
+    audio = EncoderAudio(**description["audio"])
+    return config, audio
+
+
+def write_encoder(
+    directory: str | os.PathLike,
+    network: Any,
+    config: EncoderConfig,
+    audio: EncoderAudio,
+    step: int,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """Save the encoder's weights (only ``ssl_encoder/...``) and ``encoder.json`` into
+    ``directory``, replacing the previous checkpoint there; return the checkpoint prefix."""
+    from ..model.checkpoint import save_checkpoint
+    from ..model.provider import ModelProvider
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = save_checkpoint(variables_view(network), directory, step)
+    for old in directory.glob("model.ckpt-*"):
+        if not old.name.startswith(f"{Path(prefix).name}."):
+            old.unlink(missing_ok=True)
+    temporary = directory / f".{ENCODER_JSON}.tmp"
+    temporary.write_text(json.dumps(describe(config, audio, extra), indent=2) + "\n")
+    os.replace(temporary, directory / ENCODER_JSON)
+    ModelProvider.writeProbe(str(directory))
+    return prefix
+
+
+def load_encoder_weights(network: Any, directory: str, input_bins: int | None = None) -> str:
+    """Assign ``network``'s variables from the encoder in ``directory``; return the checkpoint.
+
+    Raises:
+        SpleeterError: no encoder there, another architecture or input band, or a checkpoint
+            without the variables.
+    """
+    from ..model.checkpoint import find_checkpoint, load_checkpoint
+
+    description = read_description(directory)
+    config, audio = description_config(description)
+    if config != network.config:
+        ours, theirs = network.config.to_dict(), config.to_dict()
+        differences = [
+            f"{k} {ours[k]!r} here, {theirs[k]!r} there" for k in ours if ours[k] != theirs[k]
+        ]
+        raise SpleeterError(
+            f"The encoder in {directory} has another architecture than model.params.encoder: "
+            + "; ".join(differences)
+        )
+    if input_bins is not None and input_bins != audio.F:
+        raise SpleeterError(
+            f"The encoder in {directory} was pretrained on F = {audio.F} bins, the separator "
+            f"reads F = {input_bins}: its mel front end would differ"
+        )
+    checkpoint = find_checkpoint(directory)
+    load_checkpoint(variables_view(network), checkpoint)
+    return checkpoint
+
+
+def checkpoint_fingerprint(checkpoint: str, layer: int) -> str:
+    """Identifies an encoder's weights (the checkpoint index records every tensor's CRC)."""
+    digest = hashlib.sha256(f"ssl-encoder-layer-{layer}".encode())
+    digest.update(Path(f"{checkpoint}.index").read_bytes())
+    return digest.hexdigest()
+
+
+class SSLEncoder:
+    """Features of a trained SSL encoder: a waveform in, ``(frames, dim)`` out, one feature
+    frame per frame of the separator's STFT (hop ``frame_step`` samples).
+
+    The waveform's STFT is cut into blocks of ``T`` frames (the last one zero-padded) exactly
+    as the separator feeds its network, so these are the features the fused separator sees;
+    ``block_frames=None`` runs the whole waveform as one block instead.
+
+    Use :meth:`load` (an encoder directory) or :meth:`from_separator` (the encoder inside a
+    trained fused separator).
+    """
+
+    def __init__(
+        self,
+        config: EncoderConfig,
+        audio: EncoderAudio,
+        checkpoint: str,
+        layer: int | None = None,
+        engine: str = "tensorflow",
+        onnx_directory: str | None = None,
+    ) -> None:
+        if engine not in ("tensorflow", "onnx"):
+            raise SpleeterError(f"Unknown engine {engine!r} (choose tensorflow or onnx)")
+        self.config = config
+        self.audio = audio
+        self.checkpoint = checkpoint
+        self.layer = config.layers if layer is None else int(layer)
+        if not 0 <= self.layer <= config.layers:
+            raise SpleeterError(f"layer must be in 0..{config.layers} (got {self.layer})")
+        self.engine = engine
+        self.block_frames: int | None = audio.T
+        self._matrix = encoder_mel_matrix(config, audio.F)
+        self._run: Any = None
+        self._onnx_directory = onnx_directory or str(Path(checkpoint).parent)
+
+    @classmethod
+    def load(
+        cls, directory: str | os.PathLike, layer: int | None = None, engine: str = "tensorflow"
+    ) -> "SSLEncoder":
+        """The encoder of an encoder directory (``spleeter pretrain``'s ``encoder_dir``)."""
+        from ..model.checkpoint import find_checkpoint
+
+        config, audio = description_config(read_description(directory))
+        return cls(config, audio, find_checkpoint(directory), layer, engine)
+
+    @classmethod
+    def from_separator(cls, params_descriptor: str, layer: int | None = None) -> "SSLEncoder":
+        """The (possibly fine-tuned) encoder inside a trained fused separator's model
+        directory (``model_dir`` of a configuration whose model has ``params.encoder``)."""
+        from ..model.checkpoint import find_checkpoint
+        from ..model.provider import ModelProvider
+        from ..utils.configuration import load_configuration
+
+        params = load_configuration(params_descriptor)
+        config = encoder_config(params)
+        if layer is None:
+            layer = model_params(params).get("feature_layer")
+        directory = ModelProvider.default().get(
+            params["model_dir"], unpublished=params.get("model_unpublished")
+        )
+        return cls(config, EncoderAudio.from_params(params), find_checkpoint(directory), layer)
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def sample_rate(self) -> int:
+        return self.audio.sample_rate
+
+    @property
+    def hop(self) -> int:
+        """Samples between feature frames (the STFT's ``frame_step``)."""
+        return self.audio.frame_step
+
+    @property
+    def frame_rate(self) -> float:
+        """Feature frames per second."""
+        return self.audio.sample_rate / self.audio.frame_step
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    # -- extraction -----------------------------------------------------------------------
+
+    def magnitude(self, waveform: np.ndarray) -> np.ndarray:
+        """``|STFT|[:, :F]`` ``(frames, F, C)`` on the separator's grid."""
+        audio = self.audio
+        return waveform_magnitude(
+            waveform, audio.frame_length, audio.frame_step, audio.F, audio.n_channels
+        )
+
+    def log_mel(self, waveform: np.ndarray) -> np.ndarray:
+        """The encoder's input ``(frames, n_mels)`` for a ``(n, channels)`` waveform."""
+        return log_mel(self.magnitude(waveform), self._matrix)
+
+    def features(self, waveform: np.ndarray, block_frames: int | None | str = "auto") -> np.ndarray:
+        """Hidden state ``layer`` for every STFT frame of ``waveform``: ``(frames, dim)``.
+
+        ``waveform`` is ``(n_samples, channels)`` (or mono ``(n_samples,)``) at
+        :attr:`sample_rate`; there are ``ceil((n_samples + frame_length) / frame_step)``
+        frames, frame ``i`` centred on sample ``i * frame_step - frame_length / 2``.
+        ``block_frames``: ``"auto"`` (the separator's ``T``), a number of frames, or None.
+        """
+        magnitude = self.magnitude(waveform)
+        frames = magnitude.shape[0]
+        size = self.block_frames if block_frames == "auto" else block_frames
+        size = frames if size is None else int(size)
+        n_blocks = -(-frames // size)
+        blocks = np.zeros((n_blocks * size, *magnitude.shape[1:]), dtype=np.float32)
+        blocks[:frames] = magnitude
+        blocks = blocks.reshape(n_blocks, size, *magnitude.shape[1:])
+        run = self._runner()
+        outputs = [run(blocks[i : i + BATCH_BLOCKS]) for i in range(0, n_blocks, BATCH_BLOCKS)]
+        return np.concatenate(outputs).reshape(n_blocks * size, -1)[:frames]
+
+    def _runner(self) -> Any:
+        if self._run is None:
+            self._run = self._onnx_runner() if self.engine == "onnx" else self._tf_runner()
+        return self._run
+
+    def _tf_runner(self) -> Any:
+        from ..engines.tensorflow import import_tensorflow
+        from ..model.checkpoint import load_checkpoint
+
+        tf = import_tensorflow()
+        model, network = build_feature_model(self.config, self.audio, self.layer)
+        load_checkpoint(variables_view(network), self.checkpoint)
+        spec = tf.TensorSpec((None, None, self.audio.F, self.audio.n_channels), tf.float32)
+        forward = tf.function(
+            lambda x: model(x, training=False), input_signature=[spec], autograph=False
+        )
+        return lambda blocks: forward(blocks).numpy()
+
+    def _onnx_runner(self) -> Any:
+        import onnxruntime
+
+        path = self.onnx_path()
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda blocks: session.run(None, {name: blocks})[0]
+
+    def onnx_path(self) -> Path:
+        """The ONNX export of this encoder and layer, made (once) when missing or stale."""
+        from .export import export_encoder_onnx, read_onnx_fingerprint
+
+        name = (
+            ONNX_FILENAME if self.layer == self.config.layers else f"encoder-layer{self.layer}.onnx"
+        )
+        expected = checkpoint_fingerprint(self.checkpoint, self.layer)
+        candidates = [Path(self._onnx_directory) / name]
+        from ..engines.onnx_export import _cache_directory
+
+        candidates.append(_cache_directory() / f"ssl-{expected}.onnx")
+        for candidate in candidates:
+            if candidate.is_file() and read_onnx_fingerprint(candidate) == expected:
+                return candidate
+        target = candidates[0] if os.access(self._onnx_directory, os.W_OK) else candidates[1]
+        logger.info(f"Exporting the encoder to ONNX once ({target})")
+        return export_encoder_onnx(self.config, self.audio, self.checkpoint, target, self.layer)

@@ -1,0 +1,112 @@
+"""ONNX export of an SSL encoder alone, for feature extraction with ONNX Runtime.
+
+The graph takes the mixture magnitude blocks ``magnitude`` ``(batch, frames, F, n_channels)``
+(the separator's network input: ``|STFT|`` of upstream's grid, first ``F`` bins) and returns
+``features`` ``(batch, frames, dim)``, the log-mel front end included; the STFT stays outside,
+as for the separators. (The fused separator needs no separate export: ``spleeter export``
+exports its whole network, encoder included.)
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import SpleeterError
+from ..utils.logging import logger
+from .config import EncoderConfig
+from .encoder import (
+    ONNX_FILENAME,
+    EncoderAudio,
+    build_feature_model,
+    checkpoint_fingerprint,
+    describe,
+    variables_view,
+)
+
+METADATA_ENCODER = "spleeter.ssl_encoder"
+METADATA_FINGERPRINT = "spleeter.fingerprint"
+METADATA_LAYER = "spleeter.layer"
+
+
+def export_encoder_onnx(
+    config: EncoderConfig,
+    audio: EncoderAudio,
+    checkpoint: str,
+    output: str | os.PathLike,
+    layer: int | None = None,
+    opset: int = 17,
+) -> Path:
+    """Write the ONNX graph magnitude -> hidden state ``layer`` (default: the last) of the
+    encoder with the weights of ``checkpoint``; atomically renamed into ``output``.
+
+    Raises:
+        SpleeterError: the checkpoint does not fit or the conversion fails.
+    """
+    import onnx
+
+    from ..engines.onnx_export import _name_axes_and_outputs
+    from ..engines.tensorflow import import_tensorflow
+    from ..model.checkpoint import load_checkpoint
+
+    tf = import_tensorflow()
+    import tf2onnx
+
+    layer = config.layers if layer is None else int(layer)
+    model, network = build_feature_model(config, audio, layer)
+    load_checkpoint(variables_view(network), checkpoint)
+    spec = tf.TensorSpec((None, None, audio.F, audio.n_channels), tf.float32, "magnitude")
+
+    def features(magnitude: Any) -> Any:
+        return model(magnitude, training=False)
+
+    function = tf.function(features, input_signature=[spec], autograph=False)
+    logger.info(f"Exporting the SSL encoder (layer {layer}) from {checkpoint} to ONNX")
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
+    except Exception as error:  # tf2onnx raises many exception types
+        raise SpleeterError(f"ONNX export of the encoder {checkpoint} failed: {error}") from error
+    _name_axes_and_outputs(proto, ["features"])
+    onnx.helper.set_model_props(
+        proto,
+        {
+            METADATA_ENCODER: json.dumps(describe(config, audio)),
+            METADATA_FINGERPRINT: checkpoint_fingerprint(checkpoint, layer),
+            METADATA_LAYER: str(layer),
+        },
+    )
+    proto.doc_string = f"Spleeter SSL encoder, hidden state {layer}"
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.part")
+    try:
+        onnx.save(proto, str(temporary))
+        os.replace(temporary, output)
+    except OSError as error:
+        raise SpleeterError(f"Cannot write {output}: {error.strerror or error}") from error
+    finally:
+        temporary.unlink(missing_ok=True)
+    return output
+
+
+def export_encoder_directory(
+    directory: str | os.PathLike, output: str | os.PathLike | None = None, layer: int | None = None
+) -> Path:
+    """Export the encoder of an encoder directory (default output: ``<dir>/encoder.onnx``)."""
+    from ..model.checkpoint import find_checkpoint
+    from .encoder import description_config, read_description
+
+    config, audio = description_config(read_description(directory))
+    target = Path(output) if output is not None else Path(directory) / ONNX_FILENAME
+    return export_encoder_onnx(config, audio, find_checkpoint(directory), target, layer)
+
+
+def read_onnx_fingerprint(path: str | os.PathLike) -> str | None:
+    """The checkpoint fingerprint recorded in an encoder export (None if unreadable)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 (any unreadable file is simply stale)
+        return None
+    return {p.key: p.value for p in proto.metadata_props}.get(METADATA_FINGERPRINT)

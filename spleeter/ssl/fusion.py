@@ -1,0 +1,159 @@
+"""The SSL-feature-fused separator (``model.type`` ``unet.ssl_unet``).
+
+Inside the graph, from the mixture magnitude ``(batch, T, F, C)`` the builder receives:
+
+1. ``ssl_log_mel``: log-mel frames ``(batch, T, n_mels)`` (the pretraining features, same
+   matrix, same STFT frames);
+2. ``ssl_encoder``: the SSL encoder, hidden state ``feature_layer`` ``(batch, T, dim)``: one
+   feature frame per STFT frame, aligned by construction. Frozen (``encoder_trainable``
+   false: not trained, dropout off) or fine-tuned with the separator;
+3. per instrument, upstream's U-Net with the features fused in (``fusion``):
+
+   * ``input`` (A-MAE's concatenation of SSL representations with STFT features):
+     ``ssl_projection`` maps each frame's features to ``input_channels`` values per mel band,
+     spread back onto the linear STFT bins by the mel filterbank (each bin takes the
+     weighted mean of the bands covering it) and concatenated to the magnitude as extra input
+     channels of the first convolution: frame-accurate, frequency-dependent conditioning;
+   * ``bottleneck``: the features averaged over the 64 frames of each bottleneck step
+     (``ssl_time_pool``), projected to ``bottleneck_channels`` (``ssl_bottleneck_projection``),
+     broadcast over frequency and concatenated to the deepest convolution's output, where the
+     U-Net's receptive field is widest;
+   * ``both`` (the bundled configurations).
+
+The U-Net layers keep upstream's names (``conv2d_{7k}``...), so a checkpoint reads like an
+upstream one plus the ``ssl_*`` variables. Params (``model.params``): the U-Net's
+(``conv_activation``, ``deconv_activation``, ``conv_n_filters``), ``encoder`` (architecture,
+:class:`~spleeter.ssl.config.EncoderConfig`), ``encoder_dir`` (pretrained encoder loaded on a
+fresh ``spleeter train``), ``encoder_trainable`` (default false), ``feature_layer`` (default:
+the last), ``fusion`` (default ``both``), ``input_channels`` (4), ``bottleneck_channels`` (32).
+"""
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from .. import SpleeterError
+from .config import EncoderConfig
+from .features import encoder_mel_matrix
+from .layers import EncoderNetwork, LogMel
+
+FUSIONS = ("input", "bottleneck", "both")
+DEFAULT_FUSION = "both"
+DEFAULT_INPUT_CHANNELS = 4
+DEFAULT_BOTTLENECK_CHANNELS = 32
+TIME_REDUCTION = 64
+"""Frames per bottleneck step of the six-level U-Net (2 ** 6)."""
+
+
+def mel_spread_matrix(matrix: np.ndarray) -> np.ndarray:
+    """``(n_mels, F)``: each STFT bin's weights over the mel bands covering it, summing to 1
+    (0 for bins no band covers)."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    spread = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    return np.ascontiguousarray(spread.T, dtype=np.float32)
+
+
+class MelSpread(keras.layers.Layer):
+    """``(batch, T, n_mels * k)`` -> ``(batch, T, F, k)``: per-band values onto STFT bins."""
+
+    def __init__(self, spread: np.ndarray, channels: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spread = np.asarray(spread, dtype=np.float32)
+        self.channels = channels
+
+    def call(self, x: Any) -> Any:
+        bands = keras.ops.split(x, self.channels, axis=-1)  # k pieces of (batch, T, n_mels)
+        spread = keras.ops.cast(self.spread, x.dtype)
+        per_bin = [keras.ops.matmul(band, spread) for band in bands]  # (batch, T, F) each
+        return keras.ops.stack(per_bin, axis=-1)
+
+
+class FrequencyBroadcast(keras.layers.Layer):
+    """``(batch, T', k)`` -> ``(batch, T', bins, k)``, the same values at every bin."""
+
+    def __init__(self, bins: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bins = bins
+
+    def call(self, x: Any) -> Any:
+        ones = keras.ops.ones((1, 1, self.bins, 1), dtype=x.dtype)
+        return keras.ops.expand_dims(x, 2) * ones
+
+
+def fusion_settings(params: dict[str, Any]) -> tuple[str, int, int]:
+    """``(fusion, input_channels, bottleneck_channels)`` of the model params."""
+    fusion = str(params.get("fusion", DEFAULT_FUSION))
+    if fusion not in FUSIONS:
+        raise SpleeterError(f"Unknown fusion {fusion!r} (expected one of {', '.join(FUSIONS)})")
+    channels = []
+    for key, default in (
+        ("input_channels", DEFAULT_INPUT_CHANNELS),
+        ("bottleneck_channels", DEFAULT_BOTTLENECK_CHANNELS),
+    ):
+        value = params.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise SpleeterError(f"model.params.{key} must be a positive integer (got {value!r})")
+        channels.append(value)
+    return fusion, channels[0], channels[1]
+
+
+def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, Any]) -> dict:
+    """The fused separator's outputs ``{"<instrument>_spectrogram": magnitude estimate}``."""
+    from ..model.functions import LayerNames
+    from ..model.functions.unet import apply_unet
+
+    config = EncoderConfig.from_params(params.get("encoder"))
+    fusion, input_channels, bottleneck_channels = fusion_settings(params)
+    n_bins = int(input_tensor.shape[2])
+    layer = params.get("feature_layer")
+    layer = config.layers if layer is None else int(layer)
+    if not 0 <= layer <= config.layers:
+        raise SpleeterError(f"model.params.feature_layer must be in 0..{config.layers}")
+    matrix = encoder_mel_matrix(config, n_bins)
+    log_mel = LogMel(matrix, name="ssl_log_mel")(input_tensor)
+    encoder = EncoderNetwork(config, params.get("encoder_dir"), n_bins)
+    trainable = bool(params.get("encoder_trainable", False))
+    encoder.trainable = trainable  # frozen: not trained, and run in inference mode (no dropout)
+    features = encoder(log_mel, depth=layer)[-1]
+    encoder.mask_embedding.trainable = False  # only pretraining masks frames
+
+    spread = MelSpread(mel_spread_matrix(matrix), input_channels, name="ssl_mel_spread")
+    pooled = None
+    if fusion in ("bottleneck", "both"):
+        pooled = keras.layers.AveragePooling1D(
+            TIME_REDUCTION, strides=TIME_REDUCTION, padding="same", name="ssl_time_pool"
+        )(features)
+    names = LayerNames()
+    outputs = {}
+    for instrument in instruments:
+        extra = None
+        if fusion in ("input", "both"):
+            projected = keras.layers.Dense(
+                config.n_mels * input_channels, name=names("ssl_projection")
+            )(features)
+            extra = spread(projected)
+        bottleneck = None
+        if pooled is not None:
+            bottleneck = _bottleneck(pooled, bottleneck_channels, n_bins, names)
+        outputs[f"{instrument}_spectrogram"] = apply_unet(
+            input_tensor,
+            f"{instrument}_spectrogram",
+            params,
+            names=names,
+            extra_inputs=extra,
+            bottleneck=bottleneck,
+        )
+    return outputs
+
+
+def _bottleneck(pooled: Any, channels: int, n_bins: int, names: Any) -> Any:
+    """The hook concatenating projected, pooled features to the deepest U-Net level."""
+    projection = keras.layers.Dense(channels, name=names("ssl_bottleneck_projection"))
+    bins = -(-n_bins // TIME_REDUCTION)
+
+    def fuse(deepest: Any) -> Any:
+        conditioning = FrequencyBroadcast(bins)(projection(pooled))
+        return keras.layers.Concatenate(axis=-1)([deepest, conditioning])
+
+    return fuse
