@@ -62,13 +62,9 @@ def export_onnx(
     Raises:
         SpleeterError: no checkpoint, a mismatched checkpoint, or a conversion failure.
     """
-    import onnx
-
     from .tensorflow import import_tensorflow
 
     tf = import_tensorflow()
-    import tf2onnx
-
     checkpoint = find_checkpoint(model_dir)
     model = build_model(params)
     load_checkpoint(model, checkpoint)
@@ -82,12 +78,9 @@ def export_onnx(
 
     function = tf.function(network, input_signature=[spec], autograph=False)
     logger.info(f"Exporting {model_type(params)} from {checkpoint} to ONNX (opset {opset})")
-    try:
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
-    except Exception as error:  # tf2onnx raises many exception types
-        raise SpleeterError(f"ONNX export of {checkpoint} failed: {error}") from error
-    _name_axes_and_outputs(proto, [f"{name}_spectrogram" for name in instruments])
-    _precise_sigmoids(proto)
+    proto = convert_function(
+        function, spec, opset, [f"{name}_spectrogram" for name in instruments], checkpoint
+    )
     metadata = {
         METADATA_CONFIG: json.dumps(params),
         METADATA_INSTRUMENTS: json.dumps(instruments),
@@ -95,23 +88,51 @@ def export_onnx(
         METADATA_FINGERPRINT: fingerprint(params, checkpoint),
         METADATA_VERSION: _version(),
     }
+    description = f"Spleeter {model_type(params)} network ({', '.join(instruments)})"
+    return save_onnx(proto, output, metadata, description)
+
+
+def convert_function(
+    function: Any, spec: Any, opset: int, output_names: list[str], source: str
+) -> Any:
+    """Convert a ``tf.function`` of one spectrogram-shaped input to an ONNX graph whose outputs
+    are named ``output_names``, with readable dynamic axes and exact sigmoids."""
+    import tf2onnx
+
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
+    except Exception as error:  # tf2onnx raises many exception types
+        raise SpleeterError(f"ONNX export of {source} failed: {error}") from error
+    _name_axes_and_outputs(proto, output_names)
+    _precise_sigmoids(proto)
+    return proto
+
+
+def save_onnx(
+    proto: Any, output: str | os.PathLike, metadata: dict[str, str], description: str
+) -> Path:
+    """Write ``proto`` with ``metadata`` to ``output`` (renamed into place once complete), and
+    the same metadata to the sidecar ``<output>.json``."""
+    import onnx
+
     onnx.helper.set_model_props(proto, metadata)
-    proto.doc_string = f"Spleeter {model_type(params)} network ({', '.join(instruments)})"
+    proto.doc_string = description
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(f".{output.name}.{os.getpid()}.part")
     sidecar = _sidecar(output)
+    sidecar_temporary = sidecar.with_name(f".{sidecar.name}.part")
     try:
         onnx.save(proto, str(temporary))
         # The sidecar repeats the metadata so that checking an export needs no 100 MB parse.
-        sidecar.with_name(f".{sidecar.name}.part").write_text(json.dumps(metadata, indent=1))
-        os.replace(sidecar.with_name(f".{sidecar.name}.part"), sidecar)
+        sidecar_temporary.write_text(json.dumps(metadata, indent=1))
+        os.replace(sidecar_temporary, sidecar)
         os.replace(temporary, output)
     except OSError as error:
         raise SpleeterError(f"Cannot write {output}: {error.strerror or error}") from error
     finally:
         temporary.unlink(missing_ok=True)
-        sidecar.with_name(f".{sidecar.name}.part").unlink(missing_ok=True)
+        sidecar_temporary.unlink(missing_ok=True)
     return output
 
 

@@ -43,15 +43,11 @@ def export_encoder_onnx(
     Raises:
         SpleeterError: the checkpoint does not fit or the conversion fails.
     """
-    import onnx
-
-    from ..engines.onnx_export import _name_axes_and_outputs
+    from ..engines.onnx_export import convert_function, save_onnx
     from ..engines.tensorflow import import_tensorflow
     from ..model.checkpoint import load_checkpoint
 
     tf = import_tensorflow()
-    import tf2onnx
-
     layer = config.layers if layer is None else int(layer)
     model, network = build_feature_model(config, audio, layer)
     load_checkpoint(variables_view(network), checkpoint)
@@ -62,31 +58,13 @@ def export_encoder_onnx(
 
     function = tf.function(features, input_signature=[spec], autograph=False)
     logger.info(f"Exporting the SSL encoder (layer {layer}) from {checkpoint} to ONNX")
-    try:
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=opset)
-    except Exception as error:  # tf2onnx raises many exception types
-        raise SpleeterError(f"ONNX export of the encoder {checkpoint} failed: {error}") from error
-    _name_axes_and_outputs(proto, ["features"])
-    onnx.helper.set_model_props(
-        proto,
-        {
-            METADATA_ENCODER: json.dumps(describe(config, audio)),
-            METADATA_FINGERPRINT: checkpoint_fingerprint(checkpoint, layer),
-            METADATA_LAYER: str(layer),
-        },
-    )
-    proto.doc_string = f"Spleeter SSL encoder, hidden state {layer}"
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.part")
-    try:
-        onnx.save(proto, str(temporary))
-        os.replace(temporary, output)
-    except OSError as error:
-        raise SpleeterError(f"Cannot write {output}: {error.strerror or error}") from error
-    finally:
-        temporary.unlink(missing_ok=True)
-    return output
+    proto = convert_function(function, spec, opset, ["features"], f"the encoder {checkpoint}")
+    metadata = {
+        METADATA_ENCODER: json.dumps(describe(config, audio)),
+        METADATA_FINGERPRINT: checkpoint_fingerprint(checkpoint, layer),
+        METADATA_LAYER: str(layer),
+    }
+    return save_onnx(proto, output, metadata, f"Spleeter SSL encoder, hidden state {layer}")
 
 
 def export_encoder_directory(
@@ -103,10 +81,9 @@ def export_encoder_directory(
 
 def read_onnx_fingerprint(path: str | os.PathLike) -> str | None:
     """The checkpoint fingerprint recorded in an encoder export (None if unreadable)."""
-    import onnx
+    from ..engines.onnx_export import read_metadata
 
     try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001 (any unreadable file is simply stale)
+        return read_metadata(path).get(METADATA_FINGERPRINT)
+    except SpleeterError:
         return None
-    return {p.key: p.value for p in proto.metadata_props}.get(METADATA_FINGERPRINT)
