@@ -640,6 +640,16 @@ def sdr_tables(rows: list[tuple[str, dict[str, Any]]], reference: str | None = N
 # --------------------------------------------------------------------------------------
 
 
+def argument_parser(doc: str, *, budget_minutes: float, budget_help: str) -> Any:
+    """The command line of a budgeted experiment: common arguments and ``--budget-minutes``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    add_common_arguments(parser)
+    parser.add_argument("--budget-minutes", type=float, default=budget_minutes, help=budget_help)
+    return parser
+
+
 def add_common_arguments(parser: Any) -> None:
     """Work directory and rendered data (the defaults are shared by every experiment, so the
     songs are rendered and the baseline scored once)."""

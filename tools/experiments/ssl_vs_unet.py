@@ -3,7 +3,7 @@
 training songs, same U-Net, same wall-clock budget per arm on this CPU (the SSL arm's budget
 includes pretraining its encoder), and the baseline also at the SSL arm's number of steps.
 
-    python tools/experiments/ssl_vs_unet.py                      # ~95 min on 2 cores
+    python tools/experiments/ssl_vs_unet.py                      # ~55 min on 2 cores
     python tools/experiments/ssl_vs_unet.py --smoke
 
 Arms, run in this order:
@@ -128,18 +128,15 @@ def masked_accuracy(encoder_dir: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--budget-minutes",
-        type=float,
-        default=35.0,
-        help="wall-clock budget per arm (SSL: pretraining + training)",
+    parser = common.argument_parser(
+        __doc__,
+        budget_minutes=20.0,
+        budget_help="wall-clock budget per arm (SSL: pretraining + training)",
     )
     common.add_training_arguments(
         parser, T=256, filters="8,16,32,64,128,256", filters_help="conv_n_filters of both U-Nets"
     )
-    parser.add_argument("--pretrain-steps", type=int, default=600, help="per iteration")
+    parser.add_argument("--pretrain-steps", type=int, default=300, help="per iteration")
     parser.add_argument("--units", default="50,100", help="units of iterations 1 and 2")
     parser.add_argument("--recluster-layer", type=int, default=2)
     parser.add_argument("--n-mels", type=int, default=64)

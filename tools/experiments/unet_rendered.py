@@ -3,7 +3,7 @@
 budget, evaluate it on held-out rendered songs and on the real MUSDB excerpt, against the
 mixture-as-estimate baseline.
 
-    python tools/experiments/unet_rendered.py                    # ~55 min on 2 cores
+    python tools/experiments/unet_rendered.py                    # ~20 min on 2 cores
     python tools/experiments/unet_rendered.py --steps 300        # a fixed number of steps instead
     python tools/experiments/unet_rendered.py --smoke            # end-to-end check, few minutes
 
@@ -15,7 +15,6 @@ sized for a CPU (``--T``, ``--batch-size``, ``--learning-rate``). Writes
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -27,13 +26,10 @@ NAME = "unet_rendered"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common.add_common_arguments(parser)
-    parser.add_argument(
-        "--budget-minutes",
-        type=float,
-        default=40.0,
-        help="wall-clock training budget (the whole spleeter train process)",
+    parser = common.argument_parser(
+        __doc__,
+        budget_minutes=15.0,
+        budget_help="wall-clock training budget (the whole spleeter train process)",
     )
     parser.add_argument(
         "--steps",
