@@ -23,6 +23,8 @@ the same two protocols (museval v4 and fast_bss_eval).
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import math
 import os
@@ -42,6 +44,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_WORK = Path("/tmp/spleeter-experiments")
 INSTRUMENTS = ["vocals", "drums", "bass", "other"]
+SAMPLE_RATE = 44100
 PROTOCOLS = ("museval-v4", "fast_bss_eval")
 SUBSETS = ("rendered", "musdb-excerpt")
 SUBSET_TITLES = {
@@ -250,8 +253,6 @@ def render(
 
 def dataset_summary(root: Path) -> dict[str, Any]:
     """Songs and durations of each split of a rendered dataset."""
-    import csv
-
     summary: dict[str, Any] = {"root": str(root)}
     manifest = read_json(root / "dataset.json")
     summary["arguments"] = {k: v for k, v in manifest.items() if k not in ("songs",)}
@@ -322,7 +323,7 @@ def make_config(
         "model_dir": str(model_dir),
         "mix_name": "mix",
         "instrument_list": list(INSTRUMENTS),
-        "sample_rate": 44100,
+        "sample_rate": SAMPLE_RATE,
         "frame_length": 4096,
         "frame_step": 1024,
         "T": T,
@@ -409,13 +410,12 @@ def train(
         shutil.rmtree(model_dir)  # an unfinished run: start again, or its budget is wrong
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
-    write_json(config_path, config)
     target = steps if steps is not None else int(config["train_max_steps"])
-    if tool == "upstream":
-        config_for_tool = dict(config, train_max_steps=target)
-        write_json(config_path, config_for_tool)
+    if tool == "upstream":  # upstream has no --max-steps: the config says where to stop
+        write_json(config_path, dict(config, train_max_steps=target))
         command = [*upstream_command(), "train", "-p", config_path, "-d", rendered, "--verbose"]
     else:
+        write_json(config_path, config)
         command = [*spleeter_command(), "train", "-p", config_path, "-d", rendered]
         command += ["--max-steps", target]
         if verbose:
@@ -503,10 +503,9 @@ def evaluate(run_dir: Path, config: dict[str, Any], evalset: Path, tag: str = "e
 
 def mixture_baseline(work: Path, evalset: Path, jobs: int = 2) -> Path:
     """Score the mixture as the estimate of every stem, under both protocols, with the
-    functions ``spleeter evaluate`` uses (16-bit WAV estimates, as the separated files are)."""
-    import numpy as np
-    import soundfile
-
+    functions ``spleeter evaluate`` uses (16-bit WAV estimates, written by the audio adapter
+    that writes the separated files)."""
+    from spleeter.audio.adapter import AudioAdapter
     from spleeter.evaluation.musdb_io import find_tracks
     from spleeter.evaluation.pipeline import ScoringJob, score_tracks
     from spleeter.evaluation.report import write_summary
@@ -519,13 +518,13 @@ def mixture_baseline(work: Path, evalset: Path, jobs: int = 2) -> Path:
     log(f"scoring the mixture-as-estimate baseline on {evalset}")
     tracks = find_tracks(evalset)
     audio_dir = out / "audio" / "test"
+    adapter = AudioAdapter.default()
     for track in tracks:
-        mixture, rate = track._read("mixture")
+        mixture = track.load_mixture(adapter, SAMPLE_RATE)
         folder = audio_dir / track.name
         folder.mkdir(parents=True, exist_ok=True)
-        clipped = np.clip(mixture, -1.0, 1.0 - 2.0**-15)
         for instrument in INSTRUMENTS:
-            soundfile.write(folder / f"{instrument}.wav", clipped, rate, subtype="PCM_16")
+            adapter.save(folder / f"{instrument}.wav", mixture, SAMPLE_RATE)
     jobs_list = [
         ScoringJob(track, audio_dir / track.name, out / "metrics", tuple(INSTRUMENTS), PROTOCOLS)
         for track in tracks
@@ -642,8 +641,6 @@ def sdr_tables(rows: list[tuple[str, dict[str, Any]]], reference: str | None = N
 
 def argument_parser(doc: str, *, budget_minutes: float, budget_help: str) -> Any:
     """The command line of a budgeted experiment: common arguments and ``--budget-minutes``."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     add_common_arguments(parser)
     parser.add_argument("--budget-minutes", type=float, default=budget_minutes, help=budget_help)

@@ -24,7 +24,10 @@ Writes ``WORK/results/ssl_vs_unet.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,8 +67,6 @@ def pretrain(run_dir: Path, config: dict, rendered: Path) -> dict:
         return common.read_json(marker)
     encoder_dir = Path(config["model"]["params"]["encoder_dir"])
     if encoder_dir.exists():
-        import shutil
-
         shutil.rmtree(encoder_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
@@ -97,8 +98,6 @@ def pretrain(run_dir: Path, config: dict, rendered: Path) -> dict:
 
 def masked_accuracy(encoder_dir: Path) -> dict:
     """First and last ``masked_accuracy`` scalar of each iteration (from its event files)."""
-    import subprocess
-
     code = (
         "import sys,json,glob,tensorflow as tf\n"
         "out={}\n"
@@ -120,8 +119,6 @@ def masked_accuracy(encoder_dir: Path) -> dict:
         env=common.base_env(), capture_output=True, text=True, check=False,
     )  # fmt: skip
     try:
-        import json
-
         return json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return {"error": result.stderr[-500:]}

@@ -23,6 +23,7 @@ dropout 0.5 in the decoder), as the released models were meant to be trained.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -76,8 +77,6 @@ def main() -> None:
             throttle_secs=36000,
         )
         if not (run_dir / "train.json").is_file():
-            import shutil
-
             shutil.rmtree(run_dir / "cache", ignore_errors=True)
         configs[arm] = config
         trainings[arm] = common.train(
