@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from . import SpleeterError
 from .audio.adapter import AudioAdapter
 from .audio.convertor import db_uint_spectrogram_to_gain, spectrogram_to_db_uint
+from .audio.spectrogram import hann_window
 from .utils.logging import logger
 
 DEFAULT_AUDIO_PARAMS: dict[str, Any] = {
@@ -216,16 +218,20 @@ def magnitude_spectrogram(
     n_samples, n_channels = waveform.shape
     if n_samples < frame_length:
         return np.zeros((0, n_bins, n_channels), dtype=np.float32)
-    window = _periodic_hann(frame_length)
+    window = hann_window(frame_length)
     signal = np.ascontiguousarray(waveform.T, dtype=np.float32)
     frames = sliding_window_view(signal, frame_length, axis=-1)[:, ::frame_step]
     spectrum = scipy.fft.rfft(frames * window, axis=-1)[..., :n_bins]
     return np.ascontiguousarray(np.abs(spectrum).transpose(1, 2, 0), dtype=np.float32)
 
 
-def _periodic_hann(length: int) -> np.ndarray:
-    """``tf.signal.hann_window(length, periodic=True)`` as float32."""
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)).astype(np.float32)
+@lru_cache(maxsize=4)
+def epoch_order(entropy: tuple[int, ...], size: int) -> np.ndarray:
+    """The shuffled order of ``size`` items for one epoch, seeded by ``entropy`` (the seeds
+    and the epoch): drawn once per epoch, not once per example."""
+    order = np.random.default_rng(list(entropy)).permutation(size)
+    order.flags.writeable = False
+    return order
 
 
 @dataclass
@@ -549,8 +555,7 @@ class ExampleStream:
         epoch, offset = divmod(int(position), len(self.segments))
         if not self.shuffle:
             return offset
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.segments))
-        return int(order[offset])
+        return int(epoch_order((self.seed, epoch), len(self.segments))[offset])
 
     def chunk(self, segment: Segment) -> Chunk:
         """A segment's spectrograms, from the cache when present."""

@@ -15,10 +15,8 @@ is available, so ``--jobs`` is the number of busy cores.
 
 import os
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from .report import (
     load_summary,
     log_comparison,
     log_summary,
+    package_version,
     per_track_lists,
     summarize,
     track_document,
@@ -117,7 +116,6 @@ def _single_threaded_blas() -> None:
 def score_tracks(
     jobs: list[ScoringJob],
     processes: int,
-    scorer: Callable[[ScoringJob], ScoredTrack] = score_track_files,
 ) -> dict[str, ScoredTrack]:
     """Score every job, in ``processes`` worker processes (in this one when 1); returns the
     results by track name, in job order. The first failure cancels what has not started."""
@@ -129,7 +127,7 @@ def score_tracks(
 
     if processes <= 1 or len(jobs) <= 1:
         for job in jobs:
-            done(scorer(job))
+            done(score_track_files(job))
     else:
         pool = ProcessPoolExecutor(
             max_workers=min(processes, len(jobs)),
@@ -137,7 +135,7 @@ def score_tracks(
             initializer=_single_threaded_blas,
         )
         try:
-            futures = [pool.submit(scorer, job) for job in jobs]
+            futures = [pool.submit(score_track_files, job) for job in jobs]
             for future in as_completed(futures):
                 done(future.result())
         except BaseException:
@@ -178,13 +176,6 @@ def separate_tracks(separator: Any, tracks: list[Track], adapter: Any, destinati
                 sources, str(track.mixture_path), str(destination), audio_adapter=adapter, **output
             )
     separator.join()
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def _safe_name(name: str) -> str:
@@ -287,16 +278,14 @@ def run_evaluation(
         for protocol in protocols
     }
     settings = {
-        "spleeter_version": _package_version("spleeter"),
+        "spleeter_version": package_version("spleeter"),
         "params_filename": params_filename,
         "mwf": mwf,
         "mus_dir": os.path.abspath(mus_dir),
         "tracks": [track.name for track in tracks],
         "window_seconds": WINDOW_SECONDS,
         "hop_seconds": HOP_SECONDS,
-        "versions": {
-            name: _package_version(name) for name in ("museval", "musdb", "fast-bss-eval")
-        },
+        "versions": {name: package_version(name) for name in ("museval", "musdb", "fast-bss-eval")},
     }
     for path in write_summary(metrics_dir, results, instruments, settings):
         logger.info(f"File {path} written")

@@ -56,11 +56,12 @@ TrackMedians = dict[str, dict[str, float]]
 """``{instrument: {metric: median over frames}}`` of one track."""
 
 
-def _package_version(name: str) -> str:
+def package_version(name: str, missing: str | None = None) -> str | None:
+    """The installed version of package ``name``, or ``missing``."""
     try:
         return version(name)
     except PackageNotFoundError:
-        return "unknown"
+        return missing
 
 
 def quantize(value: float) -> float:
@@ -89,9 +90,9 @@ def track_document(scores: TrackScores) -> dict[str, Any]:
         targets.append({"name": name, "frames": frames})
     document: dict[str, Any] = {"targets": targets}
     if scores.protocol == MUSEVAL_PROTOCOL:
-        document["museval_version"] = _package_version("museval")
+        document["museval_version"] = package_version("museval", "unknown")
     else:
-        document["fast_bss_eval_version"] = _package_version("fast-bss-eval")
+        document["fast_bss_eval_version"] = package_version("fast-bss-eval", "unknown")
     document["protocol"] = scores.protocol
     return document
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .. import SpleeterError
+from ..training.settings import is_int
 
 
 class SSLConfigurationError(SpleeterError, ValueError):
@@ -332,24 +333,18 @@ def _iteration(
         problems.append(f"{where}.units must be an integer >= 2 (got {units!r})")
         units = 2
     steps = entry.get("steps") if max_steps is None else max_steps
-    if not _is_int(steps) or int(steps) < 0:
+    if not is_int(steps) or int(steps) < 0:
         problems.append(f"{where}.steps must be an integer >= 0 (got {steps!r})")
         steps = 0
     layer = None
     if target == "layer":
         layer = entry.get("layer", max(1, encoder.layers // 2))
-        if not _is_int(layer) or not 0 <= int(layer) <= encoder.layers:
+        if not is_int(layer) or not 0 <= int(layer) <= encoder.layers:
             problems.append(f"{where}.layer must be in 0..{encoder.layers} (got {layer!r})")
             layer = 0
         layer = int(layer)
     return IterationSettings(units=int(units), target=target, steps=int(steps), layer=layer)
 
 
-def _is_int(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-
-
 def _positive_int(value: Any) -> bool:
-    return _is_int(value) and int(value) > 0
+    return is_int(value) and int(value) > 0

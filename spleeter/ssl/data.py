@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import SpleeterError
 from ..audio.adapter import AudioAdapter
-from ..dataset import load_audio, path_column, read_csv_rows, segment_starts
+from ..dataset import epoch_order, load_audio, path_column, read_csv_rows, segment_starts
 from ..utils.logging import logger
 from .config import EncoderConfig, PretrainSettings
 from .features import chunk_magnitude, encoder_mel_matrix, log_mel
@@ -194,8 +194,7 @@ class MaskedExamples:
         """``(log_mel (frames, n_mels), mask (frames,), units (frames,))`` of example
         ``position``."""
         epoch, offset = divmod(int(position), len(self.features))
-        order = np.random.default_rng([*self.seed, epoch]).permutation(len(self.features))
-        chunk = int(order[offset])
+        chunk = int(epoch_order((*self.seed, epoch), len(self.features))[offset])
         frames = self.settings.frames
         rng = np.random.default_rng([*self.seed, epoch, int(position)])
         first = int(rng.integers(0, self.features[chunk].shape[0] - frames + 1))

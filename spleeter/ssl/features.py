@@ -144,15 +144,13 @@ def deltas(features: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
     return total / np.float32(2 * sum(k * k for k in range(1, width + 1)))
 
 
-def mfcc(log_mel_frames: np.ndarray, n_mfcc: int = N_MFCC, with_deltas: bool = True) -> np.ndarray:
-    """MFCCs ``(frames, n_mfcc)`` (orthonormal DCT-II of the log-mel frames), followed by their
-    deltas and delta-deltas when ``with_deltas`` (``3 * n_mfcc`` dimensions, HuBERT's 39)."""
+def mfcc(log_mel_frames: np.ndarray, n_mfcc: int = N_MFCC) -> np.ndarray:
+    """MFCCs (orthonormal DCT-II of the log-mel frames) followed by their deltas and
+    delta-deltas: ``(frames, 3 * n_mfcc)`` (HuBERT's 39 dimensions)."""
     import scipy.fft
 
     n_mfcc = min(n_mfcc, log_mel_frames.shape[-1])
     cepstra = scipy.fft.dct(log_mel_frames, type=2, norm="ortho", axis=-1)[:, :n_mfcc]
     cepstra = cepstra.astype(np.float32)
-    if not with_deltas:
-        return cepstra
     first = deltas(cepstra)
     return np.concatenate([cepstra, first, deltas(first)], axis=-1)

@@ -32,16 +32,3 @@ def expected_masked_fraction(prob: float, length: int) -> float:
     """Approximate masked fraction of the frames away from the edges (starts drawn
     independently with probability ``prob``)."""
     return 1.0 - (1.0 - prob) ** length
-
-
-def batch_masks(
-    seeds: list[tuple[int, ...]], frames: int, prob: float, length: int, min_masks: int = 1
-) -> np.ndarray:
-    """One mask per seed ``(len(seeds), frames)``, each drawn from its own generator (so an
-    example's mask depends only on its seed, not on its batch)."""
-    return np.stack(
-        [
-            span_mask(np.random.default_rng(list(seed)), frames, prob, length, min_masks)
-            for seed in seeds
-        ]
-    )

@@ -113,13 +113,13 @@ def _value_problems(params: dict[str, Any]) -> list[str]:
         "save_checkpoints_steps",
         "save_summary_steps",
     ):
-        if not _is_int(params[key]) or int(params[key]) <= 0:
+        if not is_int(params[key]) or int(params[key]) <= 0:
             problems.append(f"{key} must be a positive integer (got {params[key]!r})")
-    if not _is_int(params["train_max_steps"]) or int(params["train_max_steps"]) < 0:
+    if not is_int(params["train_max_steps"]) or int(params["train_max_steps"]) < 0:
         problems.append(
             f"train_max_steps must be an integer >= 0 (got {params['train_max_steps']!r})"
         )
-    if not _is_int(params["random_seed"]):
+    if not is_int(params["random_seed"]):
         problems.append(f"random_seed must be an integer (got {params['random_seed']!r})")
     instruments = params["instrument_list"]
     if not isinstance(instruments, list) or not instruments:
@@ -139,7 +139,8 @@ def _value_problems(params: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer, or a float with an integer value (JSON configs); not a bool."""
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
