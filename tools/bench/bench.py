@@ -47,6 +47,9 @@ from typing import Any
 
 import numpy as np
 
+from spleeter.evaluation import EVALUATION_INSTRUMENTS
+from spleeter.evaluation.musdb_io import STEM_STREAMS
+
 SAMPLE_RATE = 44100
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_WORK = Path("/tmp/spleeter-bench")
@@ -55,8 +58,7 @@ DEFAULT_EXCERPT = Path(
     "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/stempeg/data/"
     "The Easton Ellises - Falcon 69.stem.mp4"
 )
-STREAMS = {"mixture": 0, "drums": 1, "bass": 2, "other": 3, "vocals": 4}
-INSTRUMENTS = ["vocals", "drums", "bass", "other"]
+INSTRUMENTS = list(EVALUATION_INSTRUMENTS)
 STAGES = ("setup", "inputs", "cold", "warm", "compare", "memory", "profile", "report")
 MEMORY_MINUTES = (1, 10, 30, 60)
 UPSTREAM_MEMORY_LIMIT_GIB = 16.0
@@ -534,7 +536,7 @@ class Bench:
         float WAVs, and upstream's CSV."""
         song = self.data / "falcon"
         song.mkdir(parents=True, exist_ok=True)
-        stems = {name: ffmpeg_decode(self.args.excerpt, k) for name, k in STREAMS.items()}
+        stems = {name: ffmpeg_decode(self.args.excerpt, k) for name, k in STEM_STREAMS.items()}
         n = min(len(x) for x in stems.values())
         loops = 5
         for name, x in stems.items():
@@ -602,7 +604,7 @@ class Bench:
         seconds = [60] + [60 * m for m in self.minutes if m > 1]
         base = self.input_path(60)
         if not base.is_file():
-            mixture = ffmpeg_decode(self.args.excerpt, STREAMS["mixture"])
+            mixture = ffmpeg_decode(self.args.excerpt, STEM_STREAMS["mixture"])
             loops = -(-60 * SAMPLE_RATE // len(mixture))
             ffmpeg_write(base, np.tile(mixture, (loops, 1))[: 60 * SAMPLE_RATE], "pcm_s16le")
         np.save(self.inputs / "in60s.npy", read_pcm16(base).astype(np.float32) / 32768.0)
@@ -900,7 +902,7 @@ class Bench:
                 **version_of(self.python, *packages),
                 "git": git_state(),
             },
-            "upstream": version_of(self.upstream_python, "python", *packages)
+            "upstream": version_of(self.upstream_python, *packages)
             | {"python": _python_version(self.upstream_python)},
         }
         self.save()
