@@ -12,7 +12,7 @@ restored its checkpoint on each ``separate``).
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from os.path import basename, dirname, join, splitext
@@ -27,7 +27,9 @@ from .audio.convertor import to_stereo
 from .audio.streams import ArrayReader, AudioReader, AudioWriter
 from .engines import Engine, create_engine
 from .model.provider import ModelProvider
-from .pipeline import DEFAULT_SEGMENT_BLOCKS, SeparationPipeline
+from .model.registry import architecture_problems
+from .separation import separation_family
+from .separation.pipeline import DEFAULT_SEGMENT_BLOCKS, SeparationPipeline
 from .types import AudioDescriptor
 from .utils.configuration import SIGNAL_KEYS, load_configuration
 from .utils.logging import logger
@@ -67,13 +69,17 @@ class Separator:
             raise SpleeterError(
                 f"Configuration {params_descriptor} lacks {', '.join(missing)} (needed to separate)"
             )
+        problems = architecture_problems(self._params)
+        if problems:
+            raise SpleeterError(f"Configuration {params_descriptor}: " + "; ".join(problems))
         self._params_descriptor = params_descriptor
         self._sample_rate = self._params["sample_rate"]
         self._MWF = MWF
         self._params["MWF"] = MWF
         self._engine: Engine | None = None
         self._engine_choice = (engine, device)
-        self._pipeline = SeparationPipeline(self._params, self._get_engine, MWF, segment_blocks)
+        self._family = separation_family(self._params, self._get_engine, mwf=MWF)
+        self._pipeline = SeparationPipeline(self._params, self._family, segment_blocks)
         self._pool: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) if multiprocess else None
         )
@@ -81,8 +87,9 @@ class Separator:
 
     @property
     def instruments(self) -> list[str]:
-        """The configuration's instrument names, in output order."""
-        return list(self._params["instrument_list"])
+        """The sources every separation gives, in output order (the configuration's
+        instruments), or an empty list when the model decides them per track."""
+        return list(self._family.declared_sources() or [])
 
     @property
     def sample_rate(self) -> int:
@@ -113,12 +120,13 @@ class Separator:
         """
         waveform = _as_waveform(waveform, audio_descriptor)
         self._check_channels()
-        pieces: dict[str, list[np.ndarray]] = {name: [] for name in self.instruments}
 
         def reread() -> Callable[[int], np.ndarray]:
             return ArrayReader(waveform, self.sample_rate).read
 
-        for separated in self._pipeline.run(reread(), reread):
+        separation = self._pipeline.run(reread(), reread)
+        pieces: dict[str, list[np.ndarray]] = {name: [] for name in separation.sources}
+        for separated in separation.pieces:
             for name, piece in separated.items():
                 pieces[name].append(piece)
         return {name: np.concatenate(parts) for name, parts in pieces.items()}
@@ -178,7 +186,7 @@ class Separator:
     def separate_reader(
         self,
         reader: AudioReader,
-        paths: dict[str, str],
+        paths: Mapping[str, str] | Callable[[list[str]], Mapping[str, str]],
         codec: Codec = Codec.WAV,
         audio_adapter: AudioAdapter | None = None,
         bitrate: str = "128k",
@@ -186,10 +194,12 @@ class Separator:
         reopen: Callable[[], AudioReader] | None = None,
     ) -> None:
         """Separate an open reader's samples segment by segment straight into the files
-        ``paths`` (``{instrument: path}``, see :meth:`output_paths`), all or none of them.
+        ``paths`` (``{source: path}``, see :meth:`output_paths`), all or none of them.
 
-        ``reopen`` gives a new reader over the same input: with ``MWF`` it lets the Wiener
-        filter run in two bounded passes (without it, the input is held whole).
+        ``paths`` may also be a function of the track's sources, for models that decide them
+        per track: it is called once they are known, before any file is opened. ``reopen``
+        gives a new reader over the same input: it lets a two-pass separation (``MWF``) run
+        both passes in bounded memory (without it, the input is held whole).
         """
         self._check_channels()
         audio_adapter = audio_adapter or AudioAdapter.default()
@@ -198,9 +208,14 @@ class Separator:
             def reread() -> Callable[[int], np.ndarray]:
                 return _stereo(stack.enter_context(reopen()))  # type: ignore[misc]
 
-            pieces = self._pipeline.run(_stereo(reader), reread if reopen else None)
-            with _OutputGroup(paths, audio_adapter, self._sample_rate, codec, bitrate) as outputs:
-                for separated in pieces:
+            separation = self._pipeline.run(_stereo(reader), reread if reopen else None)
+            targets = dict(paths(separation.sources) if callable(paths) else paths)
+            unplaced = [name for name in separation.sources if name not in targets]
+            if unplaced:
+                raise SpleeterError(f"No output path for source(s) {', '.join(unplaced)}")
+            targets = {name: targets[name] for name in separation.sources}
+            with _OutputGroup(targets, audio_adapter, self._sample_rate, codec, bitrate) as outputs:
+                for separated in separation.pieces:
                     outputs.write(separated)
                     if progress is not None:
                         progress(next(iter(separated.values())).shape[0])

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from spleeter import SpleeterError
-from spleeter.masking import EPSILON, extend_mask, ratio_masks, wiener_filter, zero_extend
+from spleeter.separation.masking import (
+    EPSILON,
+    extend_mask,
+    ratio_masks,
+    wiener_filter,
+    zero_extend,
+)
 
 
 @pytest.fixture
@@ -67,7 +73,7 @@ def test_wiener_filter_output_sums_to_mixture():
 def test_two_pass_wiener_equals_norbert_on_the_whole_signal():
     """Accumulating statistics segment by segment, then filtering each segment, gives
     norbert.wiener's result on the whole signal (its covariances span every frame)."""
-    from spleeter.masking import WienerStatistics
+    from spleeter.separation.masking import WienerStatistics
 
     rng = np.random.default_rng(1)
     mixture = ((rng.normal(size=(300, 65, 2)) + 1j * rng.normal(size=(300, 65, 2))) * 30).astype(

@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from spleeter import SpleeterError
 from spleeter.__main__ import spleeter
+from spleeter.audio.features import encoder_mel_matrix, log_mel, mel_filterbank, mfcc
 from spleeter.audio.spectrogram import frame_count, stft
-from spleeter.ssl.config import EncoderConfig, pretrain_settings
-from spleeter.ssl.features import encoder_mel_matrix, log_mel, mel_filterbank, mfcc
+from spleeter.model.encoder_config import EncoderConfig
+from spleeter.ssl.config import pretrain_settings
 from spleeter.ssl.masking import expected_masked_fraction, span_mask
 from spleeter.ssl.units import UnitModel, fit_units
 from spleeter.utils.configuration import load_configuration
@@ -190,7 +191,7 @@ def test_offline_features_equal_in_graph_features(musdb_stems):
     """Pretraining's numpy log-mel == the fused model's LogMel layer, frame for frame."""
     import keras
 
-    from spleeter.ssl.layers import LogMel
+    from spleeter.model.layers.ssl_encoder import LogMel
 
     config = EncoderConfig.from_params(ENCODER)
     matrix = encoder_mel_matrix(config, 64)

@@ -1,41 +1,27 @@
-"""Spleeter models: architectures by name, the Keras model builder and upstream checkpoints.
+"""Spleeter models: the registry of architectures, the Keras model builder, checkpoints.
 
 Importing this package is cheap; TensorFlow/Keras load only when a model is built.
 """
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-from .. import SpleeterError
-
-DEFAULT_MODEL = "unet.unet"
-"""``model.type`` used when a configuration names none (upstream's default)."""
-
-
-class ModelNotFoundError(SpleeterError, ValueError):
-    """``model.type`` names no builder (a ``ValueError`` too, as upstream raised)."""
-
-
-def model_type(params: dict[str, Any]) -> str:
-    """The configuration's ``model.type``, or the default U-Net."""
-    model = params.get("model") or {}
-    return str(model.get("type", DEFAULT_MODEL))
+from .registry import (  # noqa: F401 (the registry's names, importable from here as before)
+    ARCHITECTURES,
+    DEFAULT_MODEL,
+    Architecture,
+    ModelNotFoundError,
+    architecture,
+    architecture_problems,
+    model_params,
+    model_type,
+)
 
 
 def get_model_function(model_type: str) -> Callable[..., dict]:
-    """The builder named ``"<module>.<function>"`` in :mod:`spleeter.model.functions`."""
-    module_name, _, function_name = model_type.rpartition(".")
-    if not module_name or not function_name:
-        raise ModelNotFoundError(f"No model function {model_type} found")
-    try:
-        module = importlib.import_module(f"{__name__}.functions.{module_name}")
-    except ModuleNotFoundError as error:
-        raise ModelNotFoundError(f"No model function {model_type} found") from error
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise ModelNotFoundError(f"No model function {model_type} found")
-    return function
+    """The builder registered as ``model_type`` (``"<module>.<function>"``, upstream's names:
+    ``unet.unet``, ``unet.softmax_unet``, ``blstm.blstm``; and ours, see :mod:`.registry`)."""
+    return architecture(model_type).build_function()
 
 
 def build_model(params: dict[str, Any]) -> Any:
@@ -52,8 +38,7 @@ def build_model(params: dict[str, Any]) -> Any:
         name=f"{params['mix_name']}_spectrogram",
         dtype="float32",
     )
-    model_params = (params.get("model") or {}).get("params") or {}
-    outputs = builder(spectrogram, params["instrument_list"], model_params)
+    outputs = builder(spectrogram, params["instrument_list"], model_params(params))
     return keras.Model(inputs=spectrogram, outputs=outputs, name=model_type(params))
 
 

@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 
 from .. import SpleeterError
-from .config import EncoderConfig, encoder_config
+from ..model.encoder_config import EncoderConfig
+from .config import encoder_config
 from .encoder import EncoderAudio
 
 MODULES: tuple[tuple[str, str, str], ...] = (

@@ -23,10 +23,11 @@ import numpy as np
 
 from .. import SpleeterError
 from ..audio.adapter import AudioAdapter
+from ..audio.features import chunk_magnitude, encoder_mel_matrix, log_mel
 from ..dataset import epoch_order, load_audio, path_column, read_csv_rows, segment_starts
+from ..model.encoder_config import EncoderConfig
 from ..utils.logging import logger
-from .config import EncoderConfig, PretrainSettings
-from .features import chunk_magnitude, encoder_mel_matrix, log_mel
+from .config import PretrainSettings
 from .masking import span_mask
 
 WORKERS = 4

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import SpleeterError
+from ..model.encoder_config import EncoderConfig
 from ..utils.logging import logger
-from .config import EncoderConfig
 from .encoder import (
     ONNX_FILENAME,
     EncoderAudio,

@@ -29,13 +29,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..audio.features import mfcc
 from ..model.checkpoint import find_checkpoint, load_checkpoint
+from ..model.encoder_config import EncoderConfig
+from ..model.layers.ssl_encoder import EncoderNetwork
 from ..training import checkpointing
 from ..training.loop import precision_policy
 from ..training.progress import Progress
 from ..training.summaries import Summaries
 from ..utils.logging import logger
-from .config import EncoderConfig, IterationSettings, PretrainSettings
+from .config import IterationSettings, PretrainSettings
 from .data import MaskedExamples, PretrainCorpus
 from .encoder import (
     ENCODER_JSON,
@@ -44,8 +47,6 @@ from .encoder import (
     variables_view,
     write_encoder,
 )
-from .features import mfcc
-from .layers import EncoderNetwork
 from .units import UNITS_FILENAME, UnitModel, fit_units, sample_frames
 
 ITERATION_PREFIX = "iteration-"

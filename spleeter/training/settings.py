@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import SpleeterError
+from ..model.registry import architecture, architecture_problems, model_type
 from ..utils.configuration import SIGNAL_KEYS
+from ..utils.values import is_int
 
 REQUIRED_KEYS = ("train_csv", "model_dir", *SIGNAL_KEYS)
 """Configuration keys without which there is nothing to train."""
@@ -26,9 +28,6 @@ DEFAULTS: dict[str, Any] = {
 
 LOSS_TYPES = ("L1_mask", "weighted_L1_mask")
 """Accepted ``loss_type`` values (default ``L1_mask``)."""
-
-UNET_MULTIPLE = 64
-"""``T`` and ``F`` must be multiples of this for the U-Nets (six stride-2 levels)."""
 
 
 class TrainingConfigurationError(SpleeterError, ValueError):
@@ -131,16 +130,8 @@ def _value_problems(params: dict[str, Any]) -> list[str]:
         problems.append(
             f"unknown loss_type {loss_type!r} (expected one of {', '.join(LOSS_TYPES)})"
         )
-    model_type = str((params.get("model") or {}).get("type", "unet.unet"))
-    if model_type.startswith("unet.") and not problems:
-        for key in ("T", "F"):
-            if int(params[key]) % UNET_MULTIPLE:
-                problems.append(f"{key} must be a multiple of {UNET_MULTIPLE} for {model_type}")
+    if not problems:
+        problems += architecture_problems(params)
+        if not problems and architecture(params).task != "separation":
+            problems.append(f"{model_type(params)} is not trained by spleeter train")
     return problems
-
-
-def is_int(value: Any) -> bool:
-    """An integer, or a float with an integer value (JSON configs); not a bool."""
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())

@@ -416,7 +416,8 @@ import spleeter.engines as engines  # noqa: E402
 import spleeter.engines.onnx_export as onnx_export  # noqa: E402
 import spleeter.engines.onnxruntime as ort_engine  # noqa: E402
 import spleeter.engines.tensorflow as tf_engine  # noqa: E402
-import spleeter.pipeline as pipeline  # noqa: E402
+import spleeter.separation.mask as mask_family  # noqa: E402
+import spleeter.separation.pipeline as pipeline  # noqa: E402
 import spleeter.separator as separator  # noqa: E402
 
 totals["import audio stack (librosa, scipy)"] = time.perf_counter() - start
@@ -432,9 +433,9 @@ timed(separator, "create_engine", "engine construction (total)")
 timed(tf_engine.TensorFlowEngine, "__call__", "network", engine_calls)
 timed(ort_engine.OnnxRuntimeEngine, "__call__", "network", engine_calls)
 timed(pipeline, "frames_stft", "STFT")
-timed(pipeline, "magnitude_blocks", "magnitudes")
-timed(pipeline, "ratio_masks", "ratio masks")
-timed(pipeline, "extend_mask", "extend masks")
+timed(mask_family, "magnitude_blocks", "magnitudes")
+timed(mask_family, "ratio_masks", "ratio masks")
+timed(mask_family, "extend_mask", "extend masks")
 timed(pipeline, "overlap_add", "iSTFT")
 timed(ffmpeg.FFMPEGReader, "read", "decode (reading ffmpeg pipe)")
 timed(ffmpeg.FFMPEGReader, "__init__", "decode (ffprobe + start ffmpeg)")

@@ -4,7 +4,6 @@ Six 5x5 stride-2 convolutions encode the mixture magnitude; six 5x5 stride-2 tra
 convolutions decode it, each concatenated with the matching raw encoder output (skip first).
 A 4x4 dilated convolution gives a 2-channel sigmoid mask that multiplies the input
 (``unet``), or logits that a softmax across instruments turns into masks (``softmax_unet``).
-``ssl_unet`` conditions the sigmoid U-Nets on a self-supervised encoder's features.
 Layer order, names, activations and paddings reproduce upstream's graph exactly, so that its
 checkpoints load by variable name and give the same numbers.
 """
@@ -19,6 +18,17 @@ from . import LayerNames, apply
 DEFAULT_FILTERS = (16, 32, 64, 128, 256, 512)
 DROPOUT_RATE = 0.5
 _HE_UNIFORM_SEED = 50
+
+
+def conv_filters(params: dict) -> list[int]:
+    """Filters of each encoder level (``conv_n_filters``, upstream's six levels by default)."""
+    return list(params.get("conv_n_filters", DEFAULT_FILTERS))
+
+
+def time_reduction(params: dict) -> int:
+    """How many input frames (and bins) one bottleneck step covers: ``2 ** levels``. ``T`` and
+    ``F`` must be multiples of it (the registry declares it)."""
+    return 2 ** len(conv_filters(params))
 
 
 def _conv_activation(params: dict) -> keras.layers.Layer:
@@ -59,7 +69,8 @@ def apply_unet(
     """Build one instrument's U-Net on ``input_tensor`` ``(batch, T, F, C)``.
 
     Returns the estimated magnitude (mask x input, named ``output_name``), or the mask logits
-    when ``output_mask_logit`` is set. ``T`` and ``F`` must be multiples of 64.
+    when ``output_mask_logit`` is set. ``T`` and ``F`` must be multiples of
+    :func:`time_reduction`.
 
     Conditioning (used by ``ssl_unet``; upstream's U-Net has neither): ``extra_inputs``
     ``(batch, T, F, k)`` are concatenated to the input channels of the first convolution (the
@@ -68,7 +79,7 @@ def apply_unet(
     """
     params = params or {}
     names = names or LayerNames()
-    filters = list(params.get("conv_n_filters", DEFAULT_FILTERS))
+    filters = conv_filters(params)
     conv_activation = _conv_activation(params)
     deconv_activation = _deconv_activation(params)
     initializer = keras.initializers.HeUniform(seed=_HE_UNIFORM_SEED)
@@ -152,12 +163,3 @@ def softmax_unet(input_tensor: Any, instruments: Iterable[str], params: dict | N
         )
         for index, name in enumerate(instruments)
     }
-
-
-def ssl_unet(input_tensor: Any, instruments: Iterable[str], params: dict | None = None) -> dict:
-    """One sigmoid-mask U-Net per instrument, conditioned on the features of a
-    self-supervised encoder computed from the same mixture magnitude (``unet.ssl_unet``;
-    see :mod:`spleeter.ssl.fusion` and docs/ssl.md)."""
-    from ...ssl.fusion import build_ssl_unet
-
-    return build_ssl_unet(input_tensor, list(instruments), params or {})

@@ -14,10 +14,10 @@ Inside the graph, from the mixture magnitude ``(batch, T, F, C)`` the builder re
      spread back onto the linear STFT bins by the mel filterbank (each bin takes the
      weighted mean of the bands covering it) and concatenated to the magnitude as extra input
      channels of the first convolution: frame-accurate, frequency-dependent conditioning;
-   * ``bottleneck``: the features averaged over the 64 frames of each bottleneck step
-     (``ssl_time_pool``), projected to ``bottleneck_channels`` (``ssl_bottleneck_projection``),
-     broadcast over frequency and concatenated to the deepest convolution's output, where the
-     U-Net's receptive field is widest;
+   * ``bottleneck``: the features averaged over the ``2 ** len(conv_n_filters)`` frames of each
+     bottleneck step (``ssl_time_pool``), projected to ``bottleneck_channels``
+     (``ssl_bottleneck_projection``), broadcast over frequency and concatenated to the deepest
+     convolution's output, where the U-Net's receptive field is widest;
    * ``both`` (the bundled configurations).
 
 The U-Net layers keep upstream's names (``conv2d_{7k}``...), so a checkpoint reads like an
@@ -28,22 +28,23 @@ fresh ``spleeter train``), ``encoder_trainable`` (default false), ``feature_laye
 the last), ``fusion`` (default ``both``), ``input_channels`` (4), ``bottleneck_channels`` (32).
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 import keras
 import numpy as np
 
-from .. import SpleeterError
-from .config import EncoderConfig
-from .features import encoder_mel_matrix
-from .layers import EncoderNetwork, LogMel
+from ... import SpleeterError
+from ...audio.features import encoder_mel_matrix
+from ..encoder_config import EncoderConfig
+from ..layers.ssl_encoder import EncoderNetwork, LogMel
+from . import LayerNames
+from .unet import apply_unet, time_reduction
 
 FUSIONS = ("input", "bottleneck", "both")
 DEFAULT_FUSION = "both"
 DEFAULT_INPUT_CHANNELS = 4
 DEFAULT_BOTTLENECK_CHANNELS = 32
-TIME_REDUCTION = 64
-"""Frames per bottleneck step of the six-level U-Net (2 ** 6)."""
 
 
 def mel_spread_matrix(matrix: np.ndarray) -> np.ndarray:
@@ -100,9 +101,6 @@ def fusion_settings(params: dict[str, Any]) -> tuple[str, int, int]:
 
 def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, Any]) -> dict:
     """The fused separator's outputs ``{"<instrument>_spectrogram": magnitude estimate}``."""
-    from ..model.functions import LayerNames
-    from ..model.functions.unet import apply_unet
-
     config = EncoderConfig.from_params(params.get("encoder"))
     fusion, input_channels, bottleneck_channels = fusion_settings(params)
     n_bins = int(input_tensor.shape[2])
@@ -119,10 +117,11 @@ def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, 
     encoder.mask_embedding.trainable = False  # only pretraining masks frames
 
     spread = MelSpread(mel_spread_matrix(matrix), input_channels, name="ssl_mel_spread")
+    reduction = time_reduction(params)
     pooled = None
     if fusion in ("bottleneck", "both"):
         pooled = keras.layers.AveragePooling1D(
-            TIME_REDUCTION, strides=TIME_REDUCTION, padding="same", name="ssl_time_pool"
+            reduction, strides=reduction, padding="same", name="ssl_time_pool"
         )(features)
     names = LayerNames()
     outputs = {}
@@ -135,7 +134,7 @@ def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, 
             extra = spread(projected)
         bottleneck = None
         if pooled is not None:
-            bottleneck = _bottleneck(pooled, bottleneck_channels, n_bins, names)
+            bottleneck = _bottleneck(pooled, bottleneck_channels, -(-n_bins // reduction), names)
         outputs[f"{instrument}_spectrogram"] = apply_unet(
             input_tensor,
             f"{instrument}_spectrogram",
@@ -147,13 +146,19 @@ def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, 
     return outputs
 
 
-def _bottleneck(pooled: Any, channels: int, n_bins: int, names: Any) -> Any:
-    """The hook concatenating projected, pooled features to the deepest U-Net level."""
+def _bottleneck(pooled: Any, channels: int, bins: int, names: Any) -> Any:
+    """The hook concatenating projected, pooled features to the deepest U-Net level
+    (``bins`` wide)."""
     projection = keras.layers.Dense(channels, name=names("ssl_bottleneck_projection"))
-    bins = -(-n_bins // TIME_REDUCTION)
 
     def fuse(deepest: Any) -> Any:
         conditioning = FrequencyBroadcast(bins)(projection(pooled))
         return keras.layers.Concatenate(axis=-1)([deepest, conditioning])
 
     return fuse
+
+
+def ssl_unet(input_tensor: Any, instruments: Iterable[str], params: dict | None = None) -> dict:
+    """One sigmoid-mask U-Net per instrument, conditioned on the features of a
+    self-supervised encoder computed from the same mixture magnitude (``unet.ssl_unet``)."""
+    return build_ssl_unet(input_tensor, list(instruments), params or {})

@@ -23,8 +23,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from .config import EncoderConfig
-from .features import LOG_FLOOR
+from ...audio.features import LOG_FLOOR
+from ..encoder_config import EncoderConfig
 
 ENCODER_NAME = "ssl_encoder"
 """Name of the encoder layer: the prefix of its variables in every checkpoint."""
@@ -39,7 +39,7 @@ class LogMel(keras.layers.Layer):
     """Mixture magnitude ``(batch, T, F, C)`` -> log-mel ``(batch, T, n_mels)``, in float32.
 
     ``log(mean_c |X|^2 @ matrix + LOG_FLOOR)``: the in-graph twin of
-    :func:`spleeter.ssl.features.log_mel`. No weights (the matrix is a constant).
+    :func:`spleeter.audio.features.log_mel`. No weights (the matrix is a constant).
     """
 
     def __init__(self, matrix: np.ndarray, **kwargs: Any) -> None:
@@ -234,7 +234,7 @@ class EncoderNetwork(keras.layers.Layer):
         :func:`spleeter.model.initialize_pretrained`)."""
         if not self.pretrained_dir:
             return None
-        from .encoder import load_encoder_weights
+        from ..ssl_encoder import load_encoder_weights
 
         checkpoint = load_encoder_weights(self, self.pretrained_dir, self.input_bins)
         frozen = "" if self.trainable else " (frozen)"

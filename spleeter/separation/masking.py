@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import SpleeterError
+from .. import SpleeterError
 
 EPSILON = 1e-10
 """Regulariser of the ratio masks (upstream's ``EstimatorSpecBuilder.EPSILON``)."""

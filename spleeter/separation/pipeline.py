@@ -18,14 +18,13 @@ segment (the network runs twice).
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import SpleeterError
-from .audio.spectrogram import frame_count, frames_stft, magnitude_blocks, overlap_add, unblock
-from .engines import Engine
-from .masking import WienerStatistics, extend_mask, ratio_masks, wiener_filter, zero_extend
+from .. import SpleeterError
+from ..audio.spectrogram import frame_count, frames_stft, overlap_add
+from .family import SeparationFamily, TrackSeparation
 
 DEFAULT_SEGMENT_BLOCKS = 1
 """Blocks of ``T`` frames per segment: 512 frames, about 11.9 s at 44.1 kHz (measured: smaller
@@ -35,60 +34,56 @@ Reader = Callable[[int], np.ndarray]
 """``read(n)``: up to ``n`` float32 stereo samples ``(n, 2)``; fewer only at the end."""
 
 
+@dataclass
+class Separation:
+    """A track being separated: its sources (known before the first piece) and the pieces."""
+
+    sources: list[str]
+    pieces: Iterator[dict[str, np.ndarray]]
+    """Consecutive output pieces ``{source: (n, 2)}``; concatenated, the input's length."""
+
+
 class SeparationPipeline:
-    """Turns a stream of mixture samples into streams of separated samples, one per instrument.
+    """Turns a stream of mixture samples into streams of separated samples, one per source.
 
     Args:
-        params: the configuration (frame sizes, ``T``, ``F``, instruments, mask settings).
-        engine: returns the inference engine (called once, when the first segment needs it).
-        mwf: use norbert's multichannel Wiener filter (whole signal at once) instead of masks.
+        params: the configuration (frame sizes and ``T``).
+        family: what a separation is (see :func:`spleeter.separation.separation_family`).
         segment_blocks: ``T``-frame blocks per segment; ``None`` for a single segment.
     """
 
     def __init__(
         self,
-        params: dict[str, Any],
-        engine: Callable[[], Engine],
-        mwf: bool = False,
+        params: dict,
+        family: SeparationFamily,
         segment_blocks: int | None = DEFAULT_SEGMENT_BLOCKS,
     ) -> None:
         self.frame_length = int(params["frame_length"])
         self.frame_step = int(params["frame_step"])
         self.T = int(params["T"])
-        self.F = int(params["F"])
-        self.instruments = list(params["instrument_list"])
-        self.separation_exponent = params["separation_exponent"]
-        self.mask_extension = params["mask_extension"]
-        self.mwf = mwf
-        self._engine = engine
+        self.family = family
         if segment_blocks is not None and segment_blocks < 1:
             raise SpleeterError(f"segment_blocks must be at least 1 (got {segment_blocks})")
         self.segment_frames = None if segment_blocks is None else segment_blocks * self.T
         self.carried_frames = (self.frame_length - 1) // self.frame_step
 
-    def run(
-        self, read: Reader, reread: Callable[[], Reader] | None = None
-    ) -> Iterator[dict[str, np.ndarray]]:
-        """Separate the samples ``read`` hands out; yield consecutive output pieces.
+    def run(self, read: Reader, reread: Callable[[], Reader] | None = None) -> Separation:
+        """Separate the samples ``read`` hands out.
 
-        The pieces of each instrument, concatenated, have exactly the input's length. With
-        ``mwf``, ``reread`` (a fresh reader over the same input) allows the Wiener filter to
-        run in two bounded passes: statistics over the whole signal first, then the filter
-        segment by segment. Without it, the Wiener filter takes the whole input at once.
+        A two-pass family observes the whole input first (this call returns once it has, so
+        the sources are known); ``reread`` (a fresh reader over the same input) lets both
+        passes run in bounded memory. Without it, a two-pass family takes the input whole.
         """
-        if not self.mwf:
-            return self._overlap_add(self._segments(read), self._masked)
+        track = self.family.track()
+        if track.passes == 1:
+            return Separation(track.sources(), self._overlap_add(self._segments(read), track))
         if reread is None:
-            return self._overlap_add(self._segments(read, whole=True), self._wiener_in_one_piece)
-        statistics = WienerStatistics()
+            (whole,) = list(self._segments(read, whole=True))
+            track.observe(whole[0])
+            return Separation(track.sources(), self._overlap_add(iter([whole]), track))
         for spectrum, *_ in self._segments(read):
-            statistics.accumulate(self._magnitudes(spectrum), spectrum)
-
-        def filtered(spectrum: np.ndarray) -> dict[str, np.ndarray]:
-            separated = statistics.filter(self._magnitudes(spectrum), spectrum)
-            return {name: separated[..., k] for k, name in enumerate(self.instruments)}
-
-        return self._overlap_add(self._segments(reread()), filtered)
+            track.observe(spectrum)
+        return Separation(track.sources(), self._overlap_add(self._segments(reread()), track))
 
     def _segments(
         self, read: Reader, whole: bool = False
@@ -117,9 +112,7 @@ class SeparationPipeline:
             start = stop
 
     def _overlap_add(
-        self,
-        segments: Iterator[tuple[np.ndarray, int, int, bool]],
-        separate: Callable[[np.ndarray], dict[str, np.ndarray]],
+        self, segments: Iterator[tuple[np.ndarray, int, int, bool]], track: TrackSeparation
     ) -> Iterator[dict[str, np.ndarray]]:
         """Inverse STFT of each segment's separated STFTs, with the previous segment's last
         frames carried over so that every emitted sample gets all its frames."""
@@ -128,42 +121,13 @@ class SeparationPipeline:
         for spectrum, start, end, _ in segments:
             first_frame = start - len(next(iter(carried.values()), ()))
             pieces = {}
-            for name, frames in separate(spectrum).items():
+            for name, frames in track.separate(spectrum).items():
                 with_carry = np.concatenate([carried[name], frames]) if name in carried else frames
                 signal = overlap_add(with_carry, N, H)
                 emit_start = max(start * H, N)  # padded samples before N are the front padding
                 pieces[name] = signal[emit_start - first_frame * H : end - first_frame * H]
                 carried[name] = frames[len(frames) - self.carried_frames :]
             yield pieces
-
-    def _magnitudes(self, spectrum: np.ndarray) -> np.ndarray:
-        """Network magnitude estimates, zero-extended to every bin: ``(frames, bins, C, J)``."""
-        n_frames, n_bins, _ = spectrum.shape
-        estimates = self._engine()(magnitude_blocks(spectrum, self.T, self.F))
-        return np.stack(
-            [
-                zero_extend(unblock(estimates[f"{name}_spectrogram"], n_frames), n_bins)
-                for name in self.instruments
-            ],
-            axis=-1,
-        )
-
-    def _wiener_in_one_piece(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
-        filtered = wiener_filter(self._magnitudes(spectrum), spectrum)
-        return {name: filtered[..., k] for k, name in enumerate(self.instruments)}
-
-    def _masked(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
-        """Ratio-masked STFTs ``{instrument: (frames, bins, 2)}`` of a segment's mixture STFT."""
-        n_frames, n_bins, _ = spectrum.shape
-        estimates = self._engine()(magnitude_blocks(spectrum, self.T, self.F))
-        masks = ratio_masks(estimates, self.separation_exponent)
-        return {
-            instrument: spectrum
-            * extend_mask(
-                unblock(masks[f"{instrument}_spectrogram"], n_frames), n_bins, self.mask_extension
-            )
-            for instrument in self.instruments
-        }
 
 
 class _Buffer:

@@ -1,7 +1,7 @@
 """The encoder's input features, in numpy: log-mel frames on the separator's STFT grid.
 
 The fused separator computes the same features inside its graph from the mixture magnitude it
-is given (:class:`spleeter.ssl.layers.LogMel`); these functions compute them offline, for
+is given (:class:`spleeter.model.layers.ssl_encoder.LogMel`); these functions compute them offline, for
 pretraining and for :class:`spleeter.ssl.encoder.SSLEncoder`. Both use one definition:
 
     power = mean over channels of |X|^2         (the first F bins of the STFT)
@@ -14,12 +14,12 @@ frame ``i`` is STFT frame ``i`` of the separator.
 """
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
-from ..audio.convertor import to_n_channels
-from ..audio.spectrogram import frames_stft, stft
-from .config import EncoderConfig
+from .convertor import to_n_channels
+from .spectrogram import frames_stft, stft
 
 LOG_FLOOR = 1e-6
 """Added to the mel energies before the logarithm (silence gives ``log(1e-6)`` = -13.8)."""
@@ -86,7 +86,7 @@ def mel_filterbank(
     return _mel_filterbank(int(sample_rate), int(frame_length), int(n_mels), float(fmin), top)
 
 
-def encoder_mel_matrix(config: EncoderConfig, n_bins: int) -> np.ndarray:
+def encoder_mel_matrix(config: Any, n_bins: int) -> np.ndarray:
     """The ``(n_bins, n_mels)`` matrix taking the first ``n_bins`` power bins to mel energies.
 
     The bands span ``fmin`` to :meth:`EncoderConfig.mel_fmax` (by default the top of the

@@ -1,0 +1,196 @@
+"""The network registry: every architecture, registered once, with what it needs declared.
+
+An entry says which separation family turns the network's outputs into sources (``mask``: one
+magnitude estimate per instrument, made into ratio masks or a Wiener filter), which training
+task trains it (``separation``: supervised on stems; ``masked_prediction``: self-supervised),
+the multiple ``T`` and ``F`` must be (a function of the architecture's own parameters), the
+sources it outputs, and its parameter checks. Configuration checks, the separator, the
+trainer and the exporter read these declarations; nothing matches a ``model.type`` by prefix.
+
+Builders are named as ``"module:function"`` strings and imported only when a model is built,
+so reading the registry is cheap (no TensorFlow).
+"""
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import SpleeterError
+from ..utils.values import is_int
+
+DEFAULT_MODEL = "unet.unet"
+"""``model.type`` used when a configuration names none (upstream's default)."""
+
+
+class ModelNotFoundError(SpleeterError, ValueError):
+    """``model.type`` names no registered architecture (a ``ValueError`` too, as upstream)."""
+
+
+def model_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The configuration's ``model.params`` (empty when absent)."""
+    return dict((params.get("model") or {}).get("params") or {})
+
+
+def model_type(params: dict[str, Any]) -> str:
+    """The configuration's ``model.type``, or the default U-Net."""
+    model = params.get("model") or {}
+    return str(model.get("type", DEFAULT_MODEL))
+
+
+def _instruments(params: dict[str, Any]) -> list[str]:
+    return list(params.get("instrument_list") or [])
+
+
+def _unet_levels(model: dict[str, Any]) -> int:
+    filters = model.get("conv_n_filters", (16, 32, 64, 128, 256, 512))
+    return len(filters) if isinstance(filters, list | tuple) else 0
+
+
+def _unet_multiple(params: dict[str, Any]) -> int:
+    return 2 ** _unet_levels(model_params(params))
+
+
+def _unet_problems(params: dict[str, Any]) -> list[str]:
+    filters = model_params(params).get("conv_n_filters")
+    if filters is None:
+        return []
+    if (
+        not isinstance(filters, list)
+        or not filters
+        or not all(is_int(n) and int(n) > 0 for n in filters)
+    ):
+        return [
+            f"model.params.conv_n_filters must be a list of positive integers (got {filters!r})"
+        ]
+    return []
+
+
+def _fusion_problems(params: dict[str, Any]) -> list[str]:
+    from .encoder_config import EncoderConfig, SSLConfigurationError
+
+    problems = _unet_problems(params)
+    try:
+        EncoderConfig.from_params(model_params(params).get("encoder"))
+    except SSLConfigurationError as error:
+        problems.append(str(error))
+    return problems
+
+
+def _one(params: dict[str, Any]) -> int:
+    return 1
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One registered network and its declared needs."""
+
+    type: str
+    """The ``model.type`` naming it (upstream's names for upstream's networks)."""
+    builder: str
+    """``"module:function"``: ``function(input, instruments, params) -> {name: tensor}``."""
+    family: str | None
+    """The separation family its outputs feed (None: not a separator, e.g. an encoder)."""
+    task: str
+    """The training task that trains it."""
+    frame_multiple: Callable[[dict[str, Any]], int] = _one
+    """``T`` must be a multiple of this (given the whole configuration)."""
+    bin_multiple: Callable[[dict[str, Any]], int] = _one
+    """``F`` must be a multiple of this."""
+    outputs: Callable[[dict[str, Any]], list[str]] = _instruments
+    """The names of the sources the network estimates."""
+    problems: Callable[[dict[str, Any]], list[str]] = field(default=lambda params: [])
+    """What is wrong with the configuration's ``model.params`` for it (empty: usable)."""
+    description: str = ""
+
+    def build_function(self) -> Callable[..., dict]:
+        module_name, _, function_name = self.builder.partition(":")
+        return getattr(importlib.import_module(module_name), function_name)
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    entry.type: entry
+    for entry in (
+        Architecture(
+            "unet.unet",
+            "spleeter.model.functions.unet:unet",
+            family="mask",
+            task="separation",
+            frame_multiple=_unet_multiple,
+            bin_multiple=_unet_multiple,
+            problems=_unet_problems,
+            description="upstream's U-Net, one sigmoid mask per instrument",
+        ),
+        Architecture(
+            "unet.softmax_unet",
+            "spleeter.model.functions.unet:softmax_unet",
+            family="mask",
+            task="separation",
+            frame_multiple=_unet_multiple,
+            bin_multiple=_unet_multiple,
+            problems=_unet_problems,
+            description="upstream's U-Net with masks normalised across instruments",
+        ),
+        Architecture(
+            "unet.ssl_unet",
+            "spleeter.model.functions.fusion:ssl_unet",
+            family="mask",
+            task="separation",
+            frame_multiple=_unet_multiple,
+            bin_multiple=_unet_multiple,
+            problems=_fusion_problems,
+            description="the U-Net conditioned on a self-supervised encoder's features",
+        ),
+        Architecture(
+            "blstm.blstm",
+            "spleeter.model.functions.blstm:blstm",
+            family="mask",
+            task="separation",
+            description="upstream's three bidirectional LSTM layers",
+        ),
+        Architecture(
+            "ssl.encoder",
+            "spleeter.model.ssl_encoder:build_pretraining_model",
+            family=None,
+            task="masked_prediction",
+            outputs=lambda params: [],
+            description="the HuBERT-style SSL encoder (spleeter pretrain)",
+        ),
+    )
+}
+"""Every architecture, by ``model.type``."""
+
+
+def architecture(params_or_type: dict[str, Any] | str) -> Architecture:
+    """The registered architecture of a configuration (or of a ``model.type``).
+
+    Raises:
+        ModelNotFoundError: the type is not registered (upstream's message).
+    """
+    name = params_or_type if isinstance(params_or_type, str) else model_type(params_or_type)
+    try:
+        return ARCHITECTURES[name]
+    except KeyError:
+        raise ModelNotFoundError(f"No model function {name} found") from None
+
+
+def architecture_problems(params: dict[str, Any]) -> list[str]:
+    """What keeps the configuration's network from being built, each in one phrase: an
+    unknown type, unusable ``model.params``, ``T`` or ``F`` not a multiple of what it needs."""
+    try:
+        entry = architecture(params)
+    except ModelNotFoundError as error:
+        known = ", ".join(sorted(ARCHITECTURES))
+        return [f"{error} (known: {known})"]
+    problems = entry.problems(params)
+    if problems:
+        return problems
+    for key, multiple in (("T", entry.frame_multiple), ("F", entry.bin_multiple)):
+        value = params.get(key)
+        needed = multiple(params)
+        if is_int(value) and int(value) > 0 and int(value) % needed:
+            problems.append(
+                f"{key} ({value}) must be a multiple of {needed} for {entry.type} "
+                f"(its time/frequency reduction)"
+            )
+    return problems
