@@ -519,7 +519,12 @@ def test_losses_and_optimizers_follow_upstream():
     import_tensorflow()
     import keras
 
-    from spleeter.training.objectives import build_optimizer, loss_function
+    from spleeter.training.objectives import loss_function
+    from spleeter.training.optimizers import build_optimizer as build
+    from spleeter.training.optimizers import optimizer_settings
+
+    def build_optimizer(params):
+        return build(optimizer_settings(params))
 
     rng = np.random.default_rng(0)
     estimate = rng.uniform(0, 1, (2, 4, 3, 2)).astype(np.float32)

@@ -1,8 +1,8 @@
 """The encoder's input features, in numpy: log-mel frames on the separator's STFT grid.
 
-The fused separator computes the same features inside its graph from the mixture magnitude it
-is given (:class:`spleeter.model.layers.ssl_encoder.LogMel`); these functions compute them offline, for
-pretraining and for :class:`spleeter.ssl.encoder.SSLEncoder`. Both use one definition:
+The fused separator computes the same features inside its graph from the mixture magnitude
+it is given (:class:`spleeter.model.layers.ssl_encoder.LogMel`); these functions compute them
+offline, for pretraining and for :class:`spleeter.ssl.encoder.SSLEncoder`. Both use one definition:
 
     power = mean over channels of |X|^2         (the first F bins of the STFT)
     log_mel = log(power @ mel_matrix + LOG_FLOOR)

@@ -1,4 +1,4 @@
-"""The pretraining loop: HuBERT iterations of clustering then masked prediction.
+"""The pretraining procedure: HuBERT iterations of clustering, then masked prediction.
 
 Iteration ``k`` lives in ``<encoder_dir>/iteration-<k>/``:
 
@@ -9,7 +9,8 @@ Iteration ``k`` lives in ``<encoder_dir>/iteration-<k>/``:
 2. **Masked prediction.** The encoder (from scratch, or from the previous iteration with
    ``init_from_previous``) with a linear head over the units is trained with Adam (HuBERT's
    betas 0.9 / 0.98, epsilon 1e-6, linear warm-up) on the cross-entropy at masked frames (plus
-   ``unmasked_weight`` times the cross-entropy at the others). Checkpoints, resume, progress,
+   ``unmasked_weight`` times the cross-entropy at the others), a task on the one training
+   loop (:mod:`spleeter.training.loop`). Checkpoints, resume, progress,
    TensorBoard and mixed precision are those of ``spleeter train``
    (:mod:`spleeter.training`): ``model.ckpt-<step>`` every ``save_checkpoints_steps`` and at
    the end, the two latest kept, optimizer and dropout states included, so a resumed run
@@ -22,6 +23,7 @@ An iteration is done once the next iteration's ``units.npz`` exists (its targets
 it); the last iteration resumes up to its ``steps`` on every run.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,8 @@ from ..model.checkpoint import find_checkpoint, load_checkpoint
 from ..model.encoder_config import EncoderConfig
 from ..model.layers.ssl_encoder import EncoderNetwork
 from ..training import checkpointing
-from ..training.loop import precision_policy
-from ..training.progress import Progress
-from ..training.summaries import Summaries
+from ..training.loop import LoopSettings, run_task
+from ..training.optimizers import OptimizerSettings
 from ..utils.logging import logger
 from .config import IterationSettings, PretrainSettings
 from .data import MaskedExamples, PretrainCorpus
@@ -95,21 +96,6 @@ def pretraining_done(settings: PretrainSettings) -> bool:
     except (OSError, ValueError):
         return False
     return written.get("iteration") == last and written.get("step") == step
-
-
-class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to ``peak`` over ``warmup_steps`` updates, then constant."""
-
-    def __init__(self, peak: float, warmup_steps: int) -> None:
-        self.peak = float(peak)
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step: Any) -> Any:
-        progress = (keras.ops.cast(step, "float32") + 1.0) / float(max(self.warmup_steps, 1))
-        return self.peak * keras.ops.minimum(1.0, progress)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps}
 
 
 def masked_prediction_losses(
@@ -223,121 +209,87 @@ class Pretrainer:
         """Units, then masked prediction up to the iteration's steps; return the final step."""
         settings = self.settings
         spec = settings.iterations[index - 1]
-        directory = iteration_dir(settings.encoder_dir, index)
         units = self.units(index)
         frames_of = self._target_frames(index, spec)
         targets = [units.assign(frames_of(k)) for k in range(len(self.corpus.features))]
         self._frames.pop(index, None)
-        stream = MaskedExamples(self.corpus.features, targets, settings, index)
-        keras.utils.set_random_seed(settings.random_seed + index)
-        with precision_policy(settings.mixed_precision):
-            model, network = build_pretraining_model(self.config, units.units)
-            optimizer: Any = keras.optimizers.Adam(
-                learning_rate=WarmupSchedule(settings.learning_rate, settings.warmup_steps),
-                beta_1=0.9,
-                beta_2=0.98,
-                epsilon=1e-6,
-            )
-            if settings.mixed_precision:
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            optimizer.build(model.trainable_variables)
-            step = self._initial_step(index, model, network, optimizer, directory)
-            if step < spec.steps:
-                step = self._train(index, model, optimizer, stream, step, spec.steps, directory)
-            else:
-                logger.info(f"Iteration {index} is already trained to step {step}")
+        task = MaskedPredictionTask(self, index, units.units, targets)
+        loop = run_task(task, self._loop_settings(index), quiet=self.quiet, verbose=self.verbose)
+        self.history[index] = loop.history
         prefix = write_encoder(
             settings.encoder_dir,
-            network,
+            task.network,
             self.config,
             self.audio,
-            step,
-            {"iteration": index, "units": units.units, "target": units.target, "step": step},
+            loop.step,
+            {"iteration": index, "units": units.units, "target": units.target, "step": loop.step},
         )
         logger.info(f"Iteration {index}: encoder written to {prefix}")
-        return step
+        return loop.step
 
-    def _initial_step(
-        self, index: int, model: Any, network: Any, optimizer: Any, directory: Path
-    ) -> int:
-        prefix = checkpointing.latest_checkpoint(str(directory))
-        if prefix is not None:
-            step = checkpointing.restore(prefix, model, optimizer)
-            logger.info(f"Iteration {index}: resuming from {prefix} (step {step})")
-            return step
-        if index > 1 and self.settings.init_from_previous:
-            previous = find_checkpoint(iteration_dir(self.settings.encoder_dir, index - 1))
-            load_checkpoint(variables_view(network), previous)
-            logger.info(f"Iteration {index}: encoder initialised from {previous}")
-        checkpointing.save(str(directory), model, optimizer, 0)
-        return 0
-
-    def _train(
-        self,
-        index: int,
-        model: Any,
-        optimizer: Any,
-        stream: MaskedExamples,
-        step: int,
-        max_steps: int,
-        directory: Path,
-    ) -> int:
+    def _loop_settings(self, index: int) -> LoopSettings:
         settings = self.settings
-        mixed = settings.mixed_precision
-        weight = float(settings.unmasked_weight)
+        return LoopSettings(
+            model_dir=str(iteration_dir(settings.encoder_dir, index)),
+            max_steps=settings.iterations[index - 1].steps,
+            # HuBERT's Adam: betas 0.9 / 0.98, epsilon 1e-6, linear warm-up.
+            optimizer=OptimizerSettings(
+                name="Adam",
+                learning_rate=settings.learning_rate,
+                warmup_steps=settings.warmup_steps,
+                beta_2=0.98,
+                epsilon=1e-6,
+            ),
+            save_checkpoints_steps=settings.save_checkpoints_steps,
+            save_summary_steps=settings.save_summary_steps,
+            random_seed=settings.random_seed + index,
+            batch_size=settings.batch_size,
+            mixed_precision=settings.mixed_precision,
+            progress_label=f"Pretraining {index}",
+        )
 
-        @tf.function
-        def train_step(features: Any, mask: Any, units: Any) -> dict[str, Any]:
-            with tf.GradientTape() as tape:
-                logits = model([features, mask], training=True)
-                losses = masked_prediction_losses(logits, units, mask, weight)
-                objective = optimizer.scale_loss(losses["loss"]) if mixed else losses["loss"]
-            variables = model.trainable_variables
-            gradients = tape.gradient(objective, variables)
-            optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            return losses
 
-        parameters = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-        logger.info(
-            f"Iteration {index}: masked prediction ({parameters:,} parameters) from step {step} "
-            f"to {max_steps}, batches of {settings.batch_size} x {settings.frames} frames, "
-            f"into {directory}"
-        )
-        summaries = Summaries(str(directory), settings.save_summary_steps, validation=False)
-        progress = Progress(
-            step, max_steps, self.quiet, self.verbose, description=f"Pretraining {index}"
-        )
-        history = self.history.setdefault(index, [])
-        saved = step
-        try:
-            with progress.logging_above():
-                while step < max_steps:
-                    features, mask, units = stream.batch(step)
-                    losses = train_step(
-                        tf.constant(features), tf.constant(mask), tf.constant(units)
-                    )
-                    step += 1
-                    values = {name: float(value) for name, value in losses.items()}
-                    if not np.isfinite(values["loss"]):
-                        logger.warning(f"Step {step}: the loss is {values['loss']}")
-                    history.append(values["loss"])
-                    progress.update(step, values["loss"])
-                    summaries.add(step, values, progress.rate(step))
-                    if step % settings.save_checkpoints_steps == 0 or step == max_steps:
-                        checkpointing.save(str(directory), model, optimizer, step)
-                        saved = step
-        except KeyboardInterrupt:
-            if step != saved:
-                logger.warning(f"Interrupted: saving step {step} to resume from later")
-                checkpointing.save(str(directory), model, optimizer, step)
-            raise
-        finally:
-            progress.close()
-            summaries.close()
-        logger.info(
-            f"Iteration {index} done: loss {history[-1]:.4g} ({progress.rate(step):.3g} steps/s)"
-        )
-        return step
+class MaskedPredictionTask:
+    """One HuBERT iteration as a training task: predict the units of masked frames."""
+
+    has_validation = False
+
+    def __init__(
+        self, pretrainer: Pretrainer, index: int, units: int, targets: list[np.ndarray]
+    ) -> None:
+        self.pretrainer = pretrainer
+        self.index = index
+        self.units = units
+        self.description = f"Iteration {index}: masked prediction"
+        settings = pretrainer.settings
+        self.stream = MaskedExamples(pretrainer.corpus.features, targets, settings, index)
+        self.unmasked_weight = float(settings.unmasked_weight)
+        self.network: Any = None
+
+    def build(self) -> Any:
+        model, self.network = build_pretraining_model(self.pretrainer.config, self.units)
+        return model
+
+    def initialize(self, model: Any) -> None:
+        """With ``init_from_previous``, the encoder starts from iteration ``index - 1``'s."""
+        settings = self.pretrainer.settings
+        if self.index > 1 and settings.init_from_previous:
+            previous = find_checkpoint(iteration_dir(settings.encoder_dir, self.index - 1))
+            load_checkpoint(variables_view(self.network), previous)
+            logger.info(f"Iteration {self.index}: encoder initialised from {previous}")
+
+    def batches(self, step: int) -> Iterator[Any]:
+        while True:
+            yield self.stream.batch(step)
+            step += 1
+
+    def losses(self, model: Any, batch: Any, training: bool) -> dict[str, Any]:
+        features, mask, units = batch
+        logits = model([features, mask], training=training)
+        return masked_prediction_losses(logits, units, mask, self.unmasked_weight)
+
+    def validation_batches(self) -> None:
+        return None
 
 
 def pretrain(

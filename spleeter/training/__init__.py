@@ -3,8 +3,9 @@
 :func:`run_training` is the whole command: it validates the configuration, checks every row of
 the dataset (before TensorFlow is even imported, so that a bad dataset fails in seconds), then
 trains with :mod:`spleeter.training.loop`. Modules: ``settings`` (configuration keys),
-``checks`` (dataset check), ``objectives`` (losses, optimizers), ``checkpointing`` (TF1-format
-save/resume), ``progress`` and ``summaries`` (reporting), ``loop`` (the training loop).
+``checks`` (dataset check), ``objectives`` (losses), ``optimizers``, ``checkpointing``
+(TF1-format save/resume), ``progress`` and ``summaries`` (reporting), ``loop`` (the one
+training loop, shared by every task) and ``separation`` (the supervised separation task).
 """
 
 import os
@@ -53,7 +54,7 @@ def run_training(
     from ..engines.tensorflow import import_tensorflow
 
     import_tensorflow()
-    from .loop import train
+    from .separation import train
 
     return train(params, settings, audio_adapter, data_path, quiet, verbose, strategy)
 

@@ -35,6 +35,7 @@ KEEP_CHECKPOINTS = 2
 
 OPTIMIZER_SLOTS: dict[str, tuple[tuple[str, str], ...]] = {
     "Adam": (("_momentums", "Adam"), ("_velocities", "Adam_1")),
+    "AdamW": (("_momentums", "Adam"), ("_velocities", "Adam_1")),
     "Adadelta": (("_accumulated_grads", "Adadelta"), ("_accumulated_delta_vars", "Adadelta_1")),
     "SGD": (),
 }
@@ -73,7 +74,7 @@ def training_tensors(model: Any, optimizer: Any) -> dict[str, np.ndarray]:
         )
     iterations = int(inner.iterations.numpy())
     tensors[ITERATIONS_NAME] = np.asarray(iterations, dtype=np.int64)
-    if type(inner).__name__ == "Adam":
+    if type(inner).__name__ in ("Adam", "AdamW"):
         for name, beta in (("beta1_power", inner.beta_1), ("beta2_power", inner.beta_2)):
             tensors[name] = np.asarray(float(beta) ** (iterations + 1), dtype=np.float32)
     for index, state in enumerate(seed_states(model)):

@@ -1,14 +1,11 @@
-"""Losses and optimizers of upstream's configurations, for Keras 3.
+"""Losses of upstream's separation configurations, for Keras 3.
 
 ``loss_type``: ``L1_mask`` (default), the mean absolute difference between each estimated
 magnitude and its target, summed over instruments; ``weighted_L1_mask``, the same difference
 weighted by the mean magnitude of each target example (upstream's formula, which its TF2 code
 could not run: it used the removed ``keep_dims`` keyword).
 
-``optimizer``: ``Adadelta`` (TF1 defaults: learning rate 0.001, rho 0.95, epsilon 1e-8;
-``learning_rate`` ignored, as upstream), ``SGD`` (plain gradient descent at ``learning_rate``)
-or anything else Adam at ``learning_rate`` with TF1's defaults (beta1 0.9, beta2 0.999,
-epsilon 1e-8). Keras' Adam and Adadelta apply exactly TF1's update rules.
+Optimizers are in :mod:`.optimizers` (shared by every training task).
 """
 
 from collections.abc import Callable
@@ -56,14 +53,3 @@ def instrument_losses(
         name: loss(keras.ops.cast(output, "float32"), keras.ops.cast(labels[name], "float32"))
         for name, output in outputs.items()
     }
-
-
-def build_optimizer(params: dict[str, Any]) -> keras.optimizers.Optimizer:
-    """The optimizer of a configuration (``optimizer`` and ``learning_rate``)."""
-    name = params.get("optimizer")
-    if name == "Adadelta":
-        return keras.optimizers.Adadelta(learning_rate=0.001, rho=0.95, epsilon=1e-8)
-    rate = float(params["learning_rate"])
-    if name == "SGD":
-        return keras.optimizers.SGD(learning_rate=rate)
-    return keras.optimizers.Adam(learning_rate=rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)

@@ -13,6 +13,7 @@ from .. import SpleeterError
 from ..model.registry import architecture, architecture_problems, model_type
 from ..utils.configuration import SIGNAL_KEYS
 from ..utils.values import is_int
+from .optimizers import LR_DECAYS, OPTIMIZERS
 
 REQUIRED_KEYS = ("train_csv", "model_dir", *SIGNAL_KEYS)
 """Configuration keys without which there is nothing to train."""
@@ -125,6 +126,7 @@ def _value_problems(params: dict[str, Any]) -> list[str]:
         problems.append("instrument_list must be a non-empty list of names")
     elif len(set(instruments)) != len(instruments) or params["mix_name"] in instruments:
         problems.append("instrument_list and mix_name must be distinct names")
+    problems += _optimizer_problems(params)
     loss_type = params.get("loss_type", LOSS_TYPES[0])
     if loss_type not in LOSS_TYPES:
         problems.append(
@@ -134,4 +136,31 @@ def _value_problems(params: dict[str, Any]) -> list[str]:
         problems += architecture_problems(params)
         if not problems and architecture(params).task != "separation":
             problems.append(f"{model_type(params)} is not trained by spleeter train")
+    return problems
+
+
+def _optimizer_problems(params: dict[str, Any]) -> list[str]:
+    """Checks of ``optimizer`` (an unknown name is an error, not upstream's silent Adam) and of
+    the optional schedule keys."""
+    problems = []
+    name = params.get("optimizer")
+    if name is not None and name not in OPTIMIZERS:
+        problems.append(f"unknown optimizer {name!r} (expected one of {', '.join(OPTIMIZERS)})")
+    decay = params.get("lr_decay", "constant")
+    if decay not in LR_DECAYS:
+        problems.append(f"unknown lr_decay {decay!r} (expected one of {', '.join(LR_DECAYS)})")
+    for key, minimum in (("warmup_steps", 0), ("learning_rate", 0), ("min_learning_rate", 0)):
+        value = params.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value < minimum
+        ):
+            problems.append(f"{key} must be a number >= {minimum} (got {value!r})")
+    for key in ("weight_decay", "clip_norm"):
+        value = params.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
+        ):
+            problems.append(f"{key} must be a positive number (got {value!r})")
+    if params.get("warmup_steps") is not None and not is_int(params["warmup_steps"]):
+        problems.append(f"warmup_steps must be an integer (got {params['warmup_steps']!r})")
     return problems
