@@ -285,7 +285,7 @@ def test_init_from_starts_from_the_given_weights(noise_data, tmp_path):
     assert result.exit_code == 1
 
 
-UPSTREAM_MODELS = Path(__file__).parent / "fixtures" / "upstream" / "models"
+UPSTREAM_MODELS = Path(__file__).parents[1] / "fixtures" / "upstream" / "models"
 
 
 def test_init_from_an_upstream_model_directory(musdb_stems, tmp_path):

@@ -17,7 +17,7 @@ from spleeter.engines.onnx_export import METADATA_FINGERPRINT, onnx_model_for, r
 from spleeter.separator import Separator
 from spleeter.utils.configuration import load_configuration
 
-FIXTURES = Path(__file__).parent / "fixtures" / "upstream"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "upstream"
 ARCHITECTURES = {
     # name: (fixture config, golden npz)
     "unet-2stems": ("unet_2stems.json", "2stems.npz"),
