@@ -34,12 +34,11 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from . import SpleeterError
 from .audio.adapter import AudioAdapter
 from .audio.convertor import db_uint_spectrogram_to_gain, spectrogram_to_db_uint
-from .audio.spectrogram import hann_window
+from .audio.spectrogram import chunk_magnitude
 from .utils.logging import logger
 
 DEFAULT_AUDIO_PARAMS: dict[str, Any] = {
@@ -89,8 +88,7 @@ def path_column(instrument: str) -> str:
 
 def csv_columns(params: dict[str, Any]) -> list[str]:
     """Columns a dataset CSV must have for the configuration ``params``."""
-    stems = [params["mix_name"], *params["instrument_list"]]
-    return [path_column(stem) for stem in stems] + [DURATION_COLUMN]
+    return [path_column(stem) for stem in stem_names(params)] + [DURATION_COLUMN]
 
 
 def read_csv_rows(csv_path: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
@@ -139,11 +137,25 @@ class Segment:
     duration: float
 
 
-def read_songs(csv_path: str, params: dict[str, Any]) -> list[Song]:
-    """The songs of a dataset CSV, for the stems of ``params``.
+def stem_names(params: dict[str, Any]) -> list[str]:
+    """The mixture and the instruments of a configuration: the audio columns of a row."""
+    return [params["mix_name"], *params["instrument_list"]]
+
+
+def parse_duration(text: str) -> float | None:
+    """A row's ``duration`` in seconds, or None when it is not a number of seconds > 0."""
+    try:
+        duration = float(text)
+    except ValueError:
+        return None
+    return duration if np.isfinite(duration) and duration > 0 else None
+
+
+def read_dataset_rows(csv_path: str, params: dict[str, Any]) -> list[tuple[int, dict[str, str]]]:
+    """The non-empty rows of a dataset CSV (with their line numbers), its columns checked.
 
     Raises:
-        DatasetError: the file is missing, lacks columns, has no rows or a bad duration.
+        DatasetError: the file is missing or unreadable, lacks columns or has no rows.
     """
     header, rows = read_csv_rows(csv_path)
     missing = missing_columns(header, params)
@@ -154,19 +166,24 @@ def read_songs(csv_path: str, params: dict[str, Any]) -> list[Song]:
         )
     if not rows:
         raise DatasetError(f"Dataset file {csv_path} has no rows")
-    stems = [params["mix_name"], *params["instrument_list"]]
+    return rows
+
+
+def read_songs(csv_path: str, params: dict[str, Any]) -> list[Song]:
+    """The songs of a dataset CSV, for the stems of ``params``.
+
+    Raises:
+        DatasetError: the file is missing, lacks columns, has no rows or a bad duration.
+    """
     songs = []
-    for line, row in rows:
-        try:
-            duration = float(row[DURATION_COLUMN])
-        except ValueError:
-            duration = float("nan")
-        if not (np.isfinite(duration) and duration > 0):
+    for line, row in read_dataset_rows(csv_path, params):
+        duration = parse_duration(row[DURATION_COLUMN])
+        if duration is None:
             raise DatasetError(
                 f"{csv_path}, line {line}: duration {row[DURATION_COLUMN]!r} is not a number of "
                 "seconds > 0"
             )
-        paths = {stem: row[path_column(stem)] for stem in stems}
+        paths = {stem: row[path_column(stem)] for stem in stem_names(params)}
         songs.append(Song(line, paths, duration))
     return songs
 
@@ -201,28 +218,6 @@ def compute_segments(songs: Sequence[Song], chunk_duration: float, n_chunks: int
 def min_example_samples(params: dict[str, Any]) -> int:
     """Samples a chunk needs for ``T`` spectrogram frames."""
     return (int(params["T"]) - 1) * int(params["frame_step"]) + int(params["frame_length"])
-
-
-def magnitude_spectrogram(
-    waveform: np.ndarray, frame_length: int, frame_step: int, n_bins: int | None = None
-) -> np.ndarray:
-    """``|STFT|`` of a ``(n, c)`` waveform as ``(frames, bins, c)`` float32.
-
-    Upstream's ``compute_spectrogram_tf``: periodic Hann window of ``frame_length`` samples,
-    FFT of the same size, hop ``frame_step``, no padding at either end (``1 + (n -
-    frame_length) // frame_step`` frames); only the first ``n_bins`` bins are kept.
-    """
-    import scipy.fft
-
-    n_bins = n_bins or frame_length // 2 + 1
-    n_samples, n_channels = waveform.shape
-    if n_samples < frame_length:
-        return np.zeros((0, n_bins, n_channels), dtype=np.float32)
-    window = hann_window(frame_length)
-    signal = np.ascontiguousarray(waveform.T, dtype=np.float32)
-    frames = sliding_window_view(signal, frame_length, axis=-1)[:, ::frame_step]
-    spectrum = scipy.fft.rfft(frames * window, axis=-1)[..., :n_bins]
-    return np.ascontiguousarray(np.abs(spectrum).transpose(1, 2, 0), dtype=np.float32)
 
 
 @lru_cache(maxsize=4)
@@ -451,9 +446,7 @@ class DatasetBuilder:
                     f"{path}: {waveform.shape[-1]} channel(s), the configuration says "
                     f"n_channels = {self._n_channels}"
                 )
-            spectrogram = magnitude_spectrogram(
-                waveform, self._frame_length, self._frame_step, self._F
-            )
+            spectrogram = chunk_magnitude(waveform, self._frame_length, self._frame_step, self._F)
             if convert_to_uint and spectrogram.size:
                 spectrogram, low, high = spectrogram_to_db_uint(spectrogram)
                 ranges[stem] = (low, high)

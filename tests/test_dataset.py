@@ -7,6 +7,7 @@ import pytest
 import soundfile
 
 from spleeter.audio.adapter import AudioAdapter
+from spleeter.audio.spectrogram import chunk_magnitude
 from spleeter.dataset import (
     DatasetBuilder,
     ExampleStream,
@@ -14,7 +15,6 @@ from spleeter.dataset import (
     compute_segments,
     get_training_dataset,
     get_validation_dataset,
-    magnitude_spectrogram,
     read_songs,
     segment_starts,
 )
@@ -75,12 +75,12 @@ def test_segments_are_ordered_like_upstreams_concatenation(dataset):
     ]
 
 
-def test_magnitude_spectrogram_matches_tensorflow():
+def test_chunk_magnitude_matches_tensorflow():
     from spleeter.engines.tensorflow import import_tensorflow
 
     tf = import_tensorflow()
     waveform = np.random.default_rng(1).standard_normal((30000, 2)).astype(np.float32)
-    ours = magnitude_spectrogram(waveform, 4096, 1024, 1024)
+    ours = chunk_magnitude(waveform, 4096, 1024, 1024)
     stft = tf.signal.stft(
         waveform.T, 4096, 1024, window_fn=lambda n, dtype: tf.signal.hann_window(n, dtype=dtype)
     )

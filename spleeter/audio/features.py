@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .convertor import to_n_channels
-from .spectrogram import frames_stft, stft
+from .spectrogram import chunk_magnitude, stft
 
 LOG_FLOOR = 1e-6
 """Added to the mel energies before the logarithm (silence gives ``log(1e-6)`` = -13.8)."""
@@ -119,17 +119,13 @@ def waveform_magnitude(
     return np.abs(stft(waveform, frame_length, frame_step)[:, :n_bins, :])
 
 
-def chunk_magnitude(
+def chunk_features_magnitude(
     waveform: np.ndarray, frame_length: int, frame_step: int, n_bins: int, n_channels: int = 2
 ) -> np.ndarray:
-    """Like :func:`waveform_magnitude` but without the front padding (a chunk taken from the
-    middle of a file: one frame every ``frame_step`` samples from its first sample)."""
+    """:func:`~spleeter.audio.spectrogram.chunk_magnitude` of a chunk from the middle of a
+    file, on ``n_channels`` channels."""
     waveform = to_n_channels(np.asarray(waveform, dtype=np.float32), n_channels)
-    if waveform.shape[0] < frame_length:
-        return np.zeros((0, n_bins, n_channels), dtype=np.float32)
-    frames = 1 + (waveform.shape[0] - frame_length) // frame_step
-    used = waveform[: (frames - 1) * frame_step + frame_length]
-    return np.abs(frames_stft(used, frame_length, frame_step)[:, :n_bins, :])
+    return chunk_magnitude(waveform, frame_length, frame_step, n_bins)
 
 
 def deltas(features: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:

@@ -53,6 +53,22 @@ def stft(waveform: np.ndarray, frame_length: int, frame_step: int) -> np.ndarray
     return frames_stft(padded, frame_length, frame_step)
 
 
+def chunk_magnitude(
+    waveform: np.ndarray, frame_length: int, frame_step: int, n_bins: int | None = None
+) -> np.ndarray:
+    """``|STFT|`` ``(frames, n_bins, c)`` float32 of a chunk taken from the middle of a file
+    (training examples, pretraining features): upstream's ``compute_spectrogram_tf``, with no
+    padding at either end (``1 + (n - frame_length) // frame_step`` frames, one every
+    ``frame_step`` samples from the chunk's first sample); only the first ``n_bins`` bins."""
+    n_bins = n_bins or frame_length // 2 + 1
+    n_samples, n_channels = waveform.shape
+    if n_samples < frame_length:
+        return np.zeros((0, n_bins, n_channels), dtype=np.float32)
+    frames = 1 + (n_samples - frame_length) // frame_step
+    used = waveform[: (frames - 1) * frame_step + frame_length]
+    return np.abs(frames_stft(used, frame_length, frame_step)[:, :n_bins, :])
+
+
 def _overlap_add_frames(frames: np.ndarray, frame_step: int) -> np.ndarray:
     """Sum frames ``(n, frame_length, ...)`` placed every ``frame_step`` samples."""
     n_frames, frame_length = frames.shape[:2]
@@ -100,6 +116,16 @@ def istft(spectrum: np.ndarray, frame_length: int, frame_step: int, n_samples: i
     return overlap_add(spectrum, frame_length, frame_step)[frame_length : frame_length + n_samples]
 
 
+def blocks(frames: np.ndarray, T: int) -> np.ndarray:
+    """Cut ``(n_frames, ...)`` into non-overlapping blocks of ``T`` frames, zero-padding the
+    last one: ``(n_blocks, T, ...)`` float32 (the network's batches)."""
+    n_frames = frames.shape[0]
+    n_blocks = -(-n_frames // T)
+    packed = np.zeros((n_blocks * T, *frames.shape[1:]), dtype=np.float32)
+    packed[:n_frames] = frames
+    return packed.reshape(n_blocks, T, *frames.shape[1:])
+
+
 def magnitude_blocks(spectrum: np.ndarray, T: int, F: int) -> np.ndarray:
     """Magnitudes of the first ``F`` bins, cut into non-overlapping blocks of ``T`` frames.
 
@@ -108,11 +134,11 @@ def magnitude_blocks(spectrum: np.ndarray, T: int, F: int) -> np.ndarray:
     """
     frames, _, channels = spectrum.shape
     n_blocks = -(-frames // T)
-    blocks = np.zeros((n_blocks * T, F, channels), dtype=np.float32)
-    np.abs(spectrum[:, :F, :], out=blocks[:frames])
-    return blocks.reshape(n_blocks, T, F, channels)
+    packed = np.zeros((n_blocks * T, F, channels), dtype=np.float32)
+    np.abs(spectrum[:, :F, :], out=packed[:frames])  # no intermediate copy of the magnitudes
+    return packed.reshape(n_blocks, T, F, channels)
 
 
-def unblock(blocks: np.ndarray, n_frames: int) -> np.ndarray:
-    """Undo :func:`magnitude_blocks`' partition: ``(n_blocks, T, ...)`` to ``(n_frames, ...)``."""
-    return blocks.reshape(-1, *blocks.shape[2:])[:n_frames]
+def unblock(packed: np.ndarray, n_frames: int) -> np.ndarray:
+    """Undo :func:`blocks`' partition: ``(n_blocks, T, ...)`` to ``(n_frames, ...)``."""
+    return packed.reshape(-1, *packed.shape[2:])[:n_frames]

@@ -220,7 +220,7 @@ def onnx_model_for(params: dict[str, Any], model_dir: str, export: bool = True) 
             return str(local)
         raise
     expected = fingerprint(params, checkpoint)
-    cached = _cache_directory() / f"{expected}.onnx"
+    cached = cache_directory() / f"{expected}.onnx"
     for candidate in (local, cached):
         if candidate.is_file() and read_metadata(candidate).get(METADATA_FINGERPRINT) == expected:
             return str(candidate)
@@ -248,7 +248,7 @@ def _check_network(params: dict[str, Any], path: Path) -> None:
             )
 
 
-def _cache_directory() -> Path:
+def cache_directory() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "spleeter" / "onnx"
 

@@ -59,6 +59,34 @@ def _select_device(tf: Any, device: str) -> str:
     return f"GPU ({gpus[0].name})" if gpus else "CPU"
 
 
+class KerasRunner:
+    """Runs a Keras model on batches of blocks ``(n, T, bins, channels)``, ``batch_blocks`` at
+    a time (bounded activation memory), through one traced graph; outputs ``{name: array}``
+    (a model with a single unnamed output gives ``{"output": ...}``)."""
+
+    def __init__(
+        self, model: Any, bins: int, channels: int, batch_blocks: int = DEFAULT_BATCH_BLOCKS
+    ) -> None:
+        tf = import_tensorflow()
+        self.model = model
+        self.batch_blocks = max(1, int(batch_blocks))
+        signature = tf.TensorSpec((None, None, bins, channels), tf.float32)
+        self._forward = tf.function(self._predict, input_signature=[signature], autograph=False)
+
+    def _predict(self, blocks: Any) -> Any:
+        return self.model(blocks, training=False)
+
+    def __call__(self, blocks: np.ndarray) -> dict[str, np.ndarray]:
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, blocks.shape[0], self.batch_blocks):
+            outputs = self._forward(blocks[start : start + self.batch_blocks])
+            if not isinstance(outputs, dict):
+                outputs = {"output": outputs}
+            for name, value in outputs.items():
+                parts.setdefault(name, []).append(value.numpy())
+        return {name: np.concatenate(values) for name, values in parts.items()}
+
+
 class TensorFlowEngine:
     """Runs the Keras model of a configuration, with weights from an upstream-format checkpoint."""
 
@@ -80,17 +108,7 @@ class TensorFlowEngine:
             f"Loaded {model_type(params)} from {self.checkpoint} "
             f"({len(self.model.weights)} variables; unused in checkpoint: {len(unused)})"
         )
-        self.batch_blocks = max(1, int(batch_blocks))
-        signature = tf.TensorSpec((None, None, params["F"], params["n_channels"]), tf.float32)
-        self._forward = tf.function(self._predict, input_signature=[signature], autograph=False)
-
-    def _predict(self, spectrogram: Any) -> dict[str, Any]:
-        return self.model(spectrogram, training=False)
+        self._run = KerasRunner(self.model, params["F"], params["n_channels"], batch_blocks)
 
     def __call__(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, spectrogram.shape[0], self.batch_blocks):
-            batch = spectrogram[start : start + self.batch_blocks]
-            for name, value in self._forward(batch).items():
-                parts.setdefault(name, []).append(value.numpy())
-        return {name: np.concatenate(values) for name, values in parts.items()}
+        return self._run(spectrogram)

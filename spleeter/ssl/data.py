@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import SpleeterError
 from ..audio.adapter import AudioAdapter
-from ..audio.features import chunk_magnitude, encoder_mel_matrix, log_mel
+from ..audio.features import chunk_features_magnitude, encoder_mel_matrix, log_mel
 from ..dataset import epoch_order, load_audio, path_column, read_csv_rows, segment_starts
 from ..model.encoder_config import EncoderConfig
 from ..utils.logging import logger
@@ -153,7 +153,9 @@ class PretrainCorpus:
                 waveform = load_audio(chunk.path, chunk.start, chunk.duration, rate, audio_adapter)
             except SpleeterError as error:
                 return f"{chunk.path} at {chunk.start:.1f} s: {error}"
-            magnitude = chunk_magnitude(waveform, frame_length, frame_step, n_bins, channels)
+            magnitude = chunk_features_magnitude(
+                waveform, frame_length, frame_step, n_bins, channels
+            )
             if magnitude.shape[0] < min_frames:
                 return f"{chunk.path} at {chunk.start:.1f} s: {magnitude.shape[0]} frames"
             return log_mel(magnitude, matrix)

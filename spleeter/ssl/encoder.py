@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import SpleeterError
 from ..audio.features import encoder_mel_matrix, log_mel, waveform_magnitude
+from ..audio.spectrogram import blocks, unblock
 from ..model.encoder_config import EncoderConfig
 from ..model.registry import model_params
 from ..model.ssl_encoder import (  # noqa: F401 (this module's API since it was written)
@@ -192,14 +193,9 @@ class SSLEncoder:
         magnitude = self.magnitude(waveform)
         frames = magnitude.shape[0]
         size = self.block_frames if block_frames == "auto" else block_frames
-        size = frames if size is None else int(size)
-        n_blocks = -(-frames // size)
-        blocks = np.zeros((n_blocks * size, *magnitude.shape[1:]), dtype=np.float32)
-        blocks[:frames] = magnitude
-        blocks = blocks.reshape(n_blocks, size, *magnitude.shape[1:])
-        run = self._runner()
-        outputs = [run(blocks[i : i + BATCH_BLOCKS]) for i in range(0, n_blocks, BATCH_BLOCKS)]
-        return np.concatenate(outputs).reshape(n_blocks * size, -1)[:frames]
+        packed = blocks(magnitude, frames if size is None else int(size))
+        (hidden,) = self._runner()(packed).values()
+        return unblock(hidden, frames)
 
     def _runner(self) -> Any:
         if self._run is None:
@@ -207,25 +203,18 @@ class SSLEncoder:
         return self._run
 
     def _tf_runner(self) -> Any:
-        from ..engines.tensorflow import import_tensorflow
+        from ..engines.tensorflow import KerasRunner, import_tensorflow
         from ..model.checkpoint import load_checkpoint
 
-        tf = import_tensorflow()
+        import_tensorflow()
         model, network = build_feature_model(self.config, self.audio, self.layer)
         load_checkpoint(variables_view(network), self.checkpoint)
-        spec = tf.TensorSpec((None, None, self.audio.F, self.audio.n_channels), tf.float32)
-        forward = tf.function(
-            lambda x: model(x, training=False), input_signature=[spec], autograph=False
-        )
-        return lambda blocks: forward(blocks).numpy()
+        return KerasRunner(model, self.audio.F, self.audio.n_channels, BATCH_BLOCKS)
 
     def _onnx_runner(self) -> Any:
-        import onnxruntime
+        from ..engines.onnxruntime import OnnxRuntimeEngine
 
-        path = self.onnx_path()
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda blocks: session.run(None, {name: blocks})[0]
+        return OnnxRuntimeEngine(str(self.onnx_path()), "cpu", BATCH_BLOCKS)
 
     def onnx_path(self) -> Path:
         """The ONNX export of this encoder and layer, made (once) when missing or stale."""
@@ -236,9 +225,9 @@ class SSLEncoder:
         )
         expected = checkpoint_fingerprint(self.checkpoint, self.layer)
         candidates = [Path(self._onnx_directory) / name]
-        from ..engines.onnx_export import _cache_directory
+        from ..engines.onnx_export import cache_directory
 
-        candidates.append(_cache_directory() / f"ssl-{expected}.onnx")
+        candidates.append(cache_directory() / f"ssl-{expected}.onnx")
         for candidate in candidates:
             if candidate.is_file() and read_onnx_fingerprint(candidate) == expected:
                 return candidate

@@ -8,7 +8,6 @@ on sample rate, channel count or length, its channel count is not the configurat
 fine (ffmpeg resamples them while loading); the check says how many there are.
 """
 
-import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,12 +20,12 @@ from ..dataset import (
     DEFAULT_N_CHUNKS_PER_SONG,
     DURATION_COLUMN,
     VALIDATION_CHUNK_DURATION,
-    csv_columns,
     min_example_samples,
-    missing_columns,
+    parse_duration,
     path_column,
-    read_csv_rows,
+    read_dataset_rows,
     segment_starts,
+    stem_names,
 )
 from ..utils.logging import logger
 
@@ -126,7 +125,7 @@ def check_dataset(
         paths = {
             os.path.join(data_path, row[column])
             for _, row in rows
-            for column in _stem_columns(params)
+            for column in map(path_column, stem_names(params))
             if row.get(column)
         }
         infos = _probe_all(sorted(paths), prober, workers)
@@ -154,25 +153,12 @@ def check_dataset(
     logger.info(f"Dataset check: all rows usable ({', '.join(counts)})")
 
 
-def _stem_columns(params: dict[str, Any]) -> list[str]:
-    return [path_column(stem) for stem in (params["mix_name"], *params["instrument_list"])]
-
-
 def _read(check: CsvCheck, params: dict[str, Any]) -> list[tuple[int, dict[str, str]]]:
     """Rows of a CSV (with their line numbers); errors name the configuration key."""
     try:
-        header, rows = read_csv_rows(check.csv_path)
+        return read_dataset_rows(check.csv_path, params)
     except SpleeterError as error:
         raise DatasetCheckError(f"{error} ({check.label} in the configuration)") from error
-    missing = missing_columns(header, params)
-    if missing:
-        raise DatasetCheckError(
-            f"{check.csv_path} ({check.label}) lacks column(s) {', '.join(missing)}; expected "
-            f"columns: {', '.join(csv_columns(params))}"
-        )
-    if not rows:
-        raise DatasetCheckError(f"{check.csv_path} ({check.label}) has no rows")
-    return rows
 
 
 def _probe_all(
@@ -201,7 +187,7 @@ def _row_problems(
     """Everything wrong with one row (empty when it is usable)."""
     problems: list[str] = []
     stems: dict[str, AudioInfo] = {}
-    for stem in (params["mix_name"], *params["instrument_list"]):
+    for stem in stem_names(params):
         column = path_column(stem)
         if not row.get(column):
             problems.append(f"{column} is empty")
@@ -212,11 +198,8 @@ def _row_problems(
             problems.append(f"{column}: {info} ({path})")
         else:
             stems[stem] = info
-    try:
-        duration = float(row[DURATION_COLUMN])
-    except ValueError:
-        duration = math.nan
-    if not (math.isfinite(duration) and duration > 0):
+    duration = parse_duration(row[DURATION_COLUMN])
+    if duration is None:
         problems.append(f"duration {row[DURATION_COLUMN]!r} is not a number of seconds > 0")
     if not stems:
         return problems
