@@ -12,6 +12,9 @@ from ..types import AudioDescriptor, Signal
 from . import Codec
 from .streams import ArrayReader, AudioReader, AudioWriter, BufferedWriter
 
+DEFAULT_ADAPTER = "spleeter.audio.ffmpeg.FFMPEGProcessAudioAdapter"
+"""The adapter ``AudioAdapter.default()`` makes (named, so the base needs no import of it)."""
+
 
 class AudioAdapter(ABC):
     """Loads and saves waveforms; ``AudioAdapter.default()`` is the ffmpeg-backed one.
@@ -89,9 +92,7 @@ class AudioAdapter(ABC):
     def default(cls) -> "AudioAdapter":
         """The shared ffmpeg-backed adapter."""
         if AudioAdapter._DEFAULT is None:
-            from .ffmpeg import FFMPEGProcessAudioAdapter
-
-            AudioAdapter._DEFAULT = FFMPEGProcessAudioAdapter()
+            AudioAdapter._DEFAULT = cls.get(DEFAULT_ADAPTER)
         return AudioAdapter._DEFAULT
 
     @classmethod

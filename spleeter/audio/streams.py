@@ -12,14 +12,19 @@ import contextlib
 import os
 import secrets
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .. import SpleeterError
 
-if TYPE_CHECKING:
-    from .adapter import AudioAdapter
+
+class WholeFileSaver(Protocol):
+    """What :class:`BufferedWriter` needs of an adapter: its whole-file ``save``."""
+
+    def save(
+        self, path: str, data: np.ndarray, sample_rate: float, codec: Any, bitrate: Any
+    ) -> None: ...
 
 
 class AudioReader(ABC):
@@ -119,7 +124,7 @@ class BufferedWriter(AudioWriter):
 
     def __init__(
         self,
-        adapter: "AudioAdapter",
+        adapter: WholeFileSaver,
         path: str,
         sample_rate: int,
         codec: Any = None,

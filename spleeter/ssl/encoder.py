@@ -20,7 +20,6 @@ Example::
     >>> encoder.frame_rate                          # 43.07 frames/s at 44.1 kHz, hop 1024
 """
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -32,24 +31,27 @@ from .. import SpleeterError
 from ..audio.features import encoder_mel_matrix, log_mel, waveform_magnitude
 from ..audio.spectrogram import blocks, unblock
 from ..model.encoder_config import EncoderConfig
-from ..model.registry import model_params
-from ..model.ssl_encoder import (  # noqa: F401 (this module's API since it was written)
+from ..model.encoder_folder import (  # noqa: F401 (this module's API since it was written)
     ENCODER_FORMAT,
     ENCODER_JSON,
-    HEAD_NAME,
     EncoderAudio,
-    build_feature_model,
-    build_pretraining_model,
     describe,
     description_config,
     load_encoder_weights,
     read_description,
     variables_view,
 )
+from ..model.registry import model_params
+from ..model.ssl_encoder import HEAD_NAME, build_feature_model, build_pretraining_model  # noqa: F401
 from ..utils.logging import logger
 from .config import encoder_config
+from .export import (
+    ONNX_FILENAME,
+    checkpoint_fingerprint,
+    export_encoder_onnx,
+    read_onnx_fingerprint,
+)
 
-ONNX_FILENAME = "encoder.onnx"
 BATCH_BLOCKS = 4
 """Blocks of ``T`` frames per network call when extracting features."""
 
@@ -78,13 +80,6 @@ def write_encoder(
     os.replace(temporary, directory / ENCODER_JSON)
     ModelProvider.writeProbe(str(directory))
     return prefix
-
-
-def checkpoint_fingerprint(checkpoint: str, layer: int) -> str:
-    """Identifies an encoder's weights (the checkpoint index records every tensor's CRC)."""
-    digest = hashlib.sha256(f"ssl-encoder-layer-{layer}".encode())
-    digest.update(Path(f"{checkpoint}.index").read_bytes())
-    return digest.hexdigest()
 
 
 class SSLEncoder:
@@ -218,8 +213,6 @@ class SSLEncoder:
 
     def onnx_path(self) -> Path:
         """The ONNX export of this encoder and layer, made (once) when missing or stale."""
-        from .export import export_encoder_onnx, read_onnx_fingerprint
-
         name = (
             ONNX_FILENAME if self.layer == self.config.layers else f"encoder-layer{self.layer}.onnx"
         )

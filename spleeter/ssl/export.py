@@ -7,6 +7,7 @@ as for the separators. (The fused separator needs no separate export: ``spleeter
 exports its whole network, encoder included.)
 """
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -14,15 +15,17 @@ from typing import Any
 
 from .. import SpleeterError
 from ..model.encoder_config import EncoderConfig
-from ..utils.logging import logger
-from .encoder import (
-    ONNX_FILENAME,
+from ..model.encoder_folder import (
     EncoderAudio,
-    build_feature_model,
-    checkpoint_fingerprint,
     describe,
+    description_config,
+    read_description,
     variables_view,
 )
+from ..model.ssl_encoder import build_feature_model
+from ..utils.logging import logger
+
+ONNX_FILENAME = "encoder.onnx"
 
 METADATA_ENCODER = "spleeter.ssl_encoder"
 METADATA_FINGERPRINT = "spleeter.fingerprint"
@@ -72,7 +75,6 @@ def export_encoder_directory(
 ) -> Path:
     """Export the encoder of an encoder directory (default output: ``<dir>/encoder.onnx``)."""
     from ..model.checkpoint import find_checkpoint
-    from .encoder import description_config, read_description
 
     config, audio = description_config(read_description(directory))
     target = Path(output) if output is not None else Path(directory) / ONNX_FILENAME
@@ -87,3 +89,10 @@ def read_onnx_fingerprint(path: str | os.PathLike) -> str | None:
         return read_metadata(path).get(METADATA_FINGERPRINT)
     except SpleeterError:
         return None
+
+
+def checkpoint_fingerprint(checkpoint: str, layer: int) -> str:
+    """Identifies an encoder's weights (the checkpoint index records every tensor's CRC)."""
+    digest = hashlib.sha256(f"ssl-encoder-layer-{layer}".encode())
+    digest.update(Path(f"{checkpoint}.index").read_bytes())
+    return digest.hexdigest()

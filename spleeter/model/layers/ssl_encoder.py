@@ -234,7 +234,7 @@ class EncoderNetwork(keras.layers.Layer):
         :func:`spleeter.model.initialize_pretrained`)."""
         if not self.pretrained_dir:
             return None
-        from ..ssl_encoder import load_encoder_weights
+        from ..encoder_folder import load_encoder_weights
 
         checkpoint = load_encoder_weights(self, self.pretrained_dir, self.input_bins)
         frozen = "" if self.trainable else " (frozen)"
