@@ -335,12 +335,21 @@ def check_writable_directory(path: str) -> None:
 
 
 def entrypoint() -> None:
-    """Console-script entry point."""
-    try:
-        spleeter()
-    except SpleeterError as error:
-        logger.error(str(error))
-        sys.exit(EXIT_USER_ERROR)
+    """Console-script entry point.
+
+    SIGTERM and SIGHUP (a scheduler, ``timeout``, a container stop, a closed terminal) take the
+    Ctrl-C path, so their run cleans up as an interrupted one does; any of them exits 128+signal.
+    """
+    from .interrupts import exit_status, translate_signals
+
+    with translate_signals():
+        try:
+            spleeter()
+        except SpleeterError as error:
+            logger.error(str(error))
+            sys.exit(exit_status(EXIT_USER_ERROR))
+        except SystemExit as done:
+            sys.exit(exit_status(done.code))
 
 
 if __name__ == "__main__":
