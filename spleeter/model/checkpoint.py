@@ -141,7 +141,7 @@ def load_checkpoint(model: Any, prefix: str) -> list[str]:
         if mapping.checkpoint_name not in available:
             missing.append(mapping.checkpoint_name)
             continue
-        value = mapping.to_keras(reader.get_tensor(mapping.checkpoint_name))
+        value = mapping.to_keras(_read_tensor(reader, mapping.checkpoint_name, prefix))
         if tuple(value.shape) != tuple(variable.shape):
             mismatched.append(
                 f"{mapping.checkpoint_name} has shape {tuple(available[mapping.checkpoint_name])} "
@@ -167,9 +167,23 @@ def load_checkpoint(model: Any, prefix: str) -> list[str]:
     for variable in dead_variables(model):  # kept so that a re-saved model stays complete
         name = variable_mapping(variable.path).checkpoint_name
         if name in available and tuple(available[name]) == tuple(variable.shape):
-            variable.assign(reader.get_tensor(name))
+            variable.assign(_read_tensor(reader, name, prefix))
             used.add(name)
     return sorted(set(available) - used)
+
+
+def _read_tensor(reader: Any, name: str, prefix: str) -> np.ndarray:
+    """One variable's value; a data file cut short or corrupted is one clear error, not
+    TensorFlow's ``IndexError: Read less bytes than requested`` traceback."""
+    import tensorflow as tf
+
+    try:
+        return reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as error:
+        raise SpleeterError(
+            f"Checkpoint {prefix} is damaged (variable {name}: {_first_line(error)}); "
+            f"re-download or retrain the model in {os.path.dirname(prefix) or os.curdir}"
+        ) from error
 
 
 def _natural_key(name: str) -> list:
