@@ -9,6 +9,7 @@ directly under the layer's name; a standard Keras LSTM sums the two halves and n
 variables under ``lstm_cell``.
 """
 
+import glob
 import os
 import re
 from collections.abc import Callable
@@ -108,6 +109,25 @@ def find_checkpoint(model_dir: str | os.PathLike) -> str:
         f"Model directory {directory} has no checkpoint (expected a 'checkpoint' file and "
         "model files such as model.index / model.data-00000-of-00001)"
     )
+
+
+def checkpoint_problem(model_dir: str | os.PathLike) -> str | None:
+    """Why ``model_dir`` holds no loadable checkpoint (missing index or data shards, empty
+    files), or None. Reads only file names and sizes, so it needs no TensorFlow."""
+    try:
+        prefix = Path(find_checkpoint(model_dir))
+    except SpleeterError:
+        return "no checkpoint index"
+    index = Path(f"{prefix}.index")
+    if index.stat().st_size == 0:
+        return f"{index.name} is empty"
+    shards = sorted(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*-of-*"))
+    if not shards:
+        return f"no {prefix.name}.data-* file"
+    expected = int(shards[0].name.rsplit("-of-", 1)[1])
+    if len(shards) != expected:
+        return f"{len(shards)} of {expected} {prefix.name}.data-* files"
+    return None
 
 
 def _checkpoint_step(index_file: Path) -> int:
