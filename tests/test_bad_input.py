@@ -107,18 +107,11 @@ def test_fifo_and_device_say_what_they_are(tiny_4stems, tmp_path, kind):
 
 
 def test_damaged_checkpoint_is_one_line(tiny_4stems, mixture_wav, tmp_path):
-    import json
-
-    config = json.loads(Path(tiny_4stems).read_text())
-    model = tmp_path / "damaged"
-    shutil.copytree(config["model_dir"], model)
-    config["model_dir"] = str(model)
-    (tmp_path / "c.json").write_text(json.dumps(config))
+    config = _own_model(tiny_4stems, tmp_path)
+    model = tmp_path / "model"
     cut(next(model.glob("*.data-*")), 0.5)
     before = snapshot(tmp_path)
-    result = run(
-        "separate", "-p", str(tmp_path / "c.json"), "-o", str(tmp_path / "out"), str(mixture_wav)
-    )
+    result = run("separate", "-p", str(config), "-o", str(tmp_path / "out"), str(mixture_wav))
     assert_refused(result, before, tmp_path, str(model), "damaged")
 
 
@@ -220,3 +213,34 @@ def test_signal_during_separation_leaves_nothing(tiny_4stems, mixture_wav, tmp_p
     assert "Traceback" not in stderr
     assert snapshot(tmp_path) == before
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def _own_model(tiny_4stems: str, directory: Path) -> Path:
+    """A copy of the tiny model (so that damaging it leaves the session fixture alone)."""
+    import json
+
+    config = json.loads(Path(tiny_4stems).read_text())
+    model = directory / "model"
+    shutil.copytree(config["model_dir"], model)
+    config["model_dir"] = str(model)
+    (directory / "c.json").write_text(json.dumps(config))
+    return directory / "c.json"
+
+
+def test_damaged_onnx_export_is_rebuilt(tiny_4stems, mixture_wav, tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    config = _own_model(tiny_4stems, tmp_path)
+    export = tmp_path / "model" / "model.onnx"
+    assert run("export", "-p", str(config)).exit_code == 0
+    whole = export.read_bytes()
+    export.write_bytes(whole[: len(whole) // 2])  # an export cut short
+    out = tmp_path / "out"
+    result = run(
+        "separate", "-p", str(config), "-e", "onnx", "-o", str(out), "-d", "1", str(mixture_wav)
+    )
+    assert result.exit_code == 0, result.stderr
+    assert f"{export} is damaged" in result.stderr
+    from spleeter.engines.onnx_export import damage
+
+    assert export.stat().st_size > len(whole) // 2 and damage(export) is None  # rebuilt
+    assert len(list((out / "falcon").iterdir())) == 4
