@@ -4,7 +4,6 @@ Commands import TensorFlow and the audio stack only when they run, so ``--help``
 ``--version`` answer at once.
 """
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -320,18 +319,9 @@ def export(
 
 def check_writable_directory(path: str) -> None:
     """Fail early, naming ``path``, if output cannot be written there (before any work)."""
-    current = os.path.abspath(path)
-    while not os.path.exists(current):
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    if not os.path.isdir(current):
-        raise SpleeterError(
-            f"Output directory {path} cannot be created: {current} is not a directory"
-        )
-    if not os.access(current, os.W_OK | os.X_OK):
-        raise SpleeterError(f"Output directory {path} is not writable (no permission on {current})")
+    from .outputs import probe_output_directory
+
+    probe_output_directory(path)
 
 
 def entrypoint() -> None:

@@ -244,3 +244,14 @@ def test_damaged_onnx_export_is_rebuilt(tiny_4stems, mixture_wav, tmp_path, monk
 
     assert export.stat().st_size > len(whole) // 2 and damage(export) is None  # rebuilt
     assert len(list((out / "falcon").iterdir())) == 4
+
+
+@pytest.mark.parametrize("where", ["/proc/spleeter-out/x", "/sys/kernel/spleeter-out"])
+@pytest.mark.parametrize("command", ["separate", "export"])
+def test_output_folder_that_cannot_be_written(tiny_4stems, mixture_wav, tmp_path, where, command):
+    config = _own_model(tiny_4stems, tmp_path)
+    before = snapshot(tmp_path)
+    extra = [str(mixture_wav)] if command == "separate" else []
+    result = run(command, "-p", str(config), "-o", where, *extra)
+    assert_refused(result, before, tmp_path, f"Output directory {where} cannot be created")
+    assert not Path(where).exists()
