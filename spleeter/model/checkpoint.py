@@ -267,8 +267,38 @@ def save_checkpoint(
         shape_and_slices=[""] * len(names),
         tensors=[tf.constant(tensors[name]) for name in names],
     )
+    write_meta_graph(str(prefix), {name: tensors[name] for name in names})
     state = f'model_checkpoint_path: "{prefix.name}"\nall_model_checkpoint_paths: "{prefix.name}"\n'
     temporary = directory / f".{CHECKPOINT_STATE_FILE}.tmp"
     temporary.write_text(state)
     os.replace(temporary, directory / CHECKPOINT_STATE_FILE)
     return str(prefix)
+
+
+def write_meta_graph(prefix: str, tensors: dict[str, np.ndarray]) -> str:
+    """Write ``<prefix>.meta``, the MetaGraph upstream's trainer wrote next to a checkpoint.
+
+    It holds one variable per checkpoint tensor (same names, shapes and types) and the saver
+    that restores them, so ``tf.compat.v1.train.import_meta_graph(...).restore(...)`` works;
+    the network itself is rebuilt from the configuration, not from this graph.
+    """
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {
+            name: tf.compat.v1.get_variable(
+                name,
+                shape=value.shape,
+                dtype=tf.as_dtype(value.dtype),
+                initializer=tf.compat.v1.zeros_initializer(),
+                use_resource=False,
+            )
+            for name, value in tensors.items()
+        }
+        saver = tf.compat.v1.train.Saver(variables, sharded=False)
+        path = f"{prefix}.meta"
+        temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+        saver.export_meta_graph(temporary)
+        os.replace(temporary, path)
+    return path
