@@ -255,3 +255,41 @@ def test_output_folder_that_cannot_be_written(tiny_4stems, mixture_wav, tmp_path
     result = run(command, "-p", str(config), "-o", where, *extra)
     assert_refused(result, before, tmp_path, f"Output directory {where} cannot be created")
     assert not Path(where).exists()
+
+
+def test_sigterm_during_training_saves_a_resumable_checkpoint(tmp_path):
+    import tensorflow as tf
+    from test_train import fake_dataset, write_config
+
+    csv = fake_dataset(tmp_path)
+    model_dir = tmp_path / "model"
+    config = write_config(
+        tmp_path / "train.json",
+        train_csv=str(csv),
+        validation_csv=str(csv),
+        model_dir=str(model_dir),
+        training_cache=str(tmp_path / "cache" / "training"),
+        validation_cache=str(tmp_path / "cache" / "validation"),
+        train_max_steps=100000,
+        save_checkpoints_steps=100000,
+    )
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = [sys.executable, "-m", "spleeter", "train", "-p", config, "-d", str(tmp_path)]
+    log = tmp_path / "train.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while "step 100/" not in log.read_text():  # training is well under way
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    stderr = log.read_text()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr and "saving step" in stderr
+    prefix = tf.train.latest_checkpoint(str(model_dir))
+    assert prefix is not None and not prefix.endswith("-0"), sorted(os.listdir(model_dir))
+    assert Path(f"{prefix}.meta").is_file() and tf.train.load_checkpoint(prefix).get_tensor(
+        "global_step"
+    ) == int(prefix.rsplit("-", 1)[1])
+    assert not [p for p in model_dir.iterdir() if p.name.endswith((".tmp", ".part"))]
