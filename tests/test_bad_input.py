@@ -293,3 +293,18 @@ def test_sigterm_during_training_saves_a_resumable_checkpoint(tmp_path):
         "global_step"
     ) == int(prefix.rsplit("-", 1)[1])
     assert not [p for p in model_dir.iterdir() if p.name.endswith((".tmp", ".part"))]
+
+
+def test_estimated_duration_is_no_proof_of_truncation(mixture_wav, tmp_path):
+    """A whole VBR mp3 without a Xing header: ffprobe only guesses its length from the bitrate,
+    so a mismatch must not refuse it."""
+    from spleeter.audio.ffmpeg import FFMPEGProcessAudioAdapter
+
+    song = tmp_path / "vbr.mp3"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(mixture_wav), "-write_xing", "0"]
+        + ["-q:a", "9", "-t", "3", str(song)],
+        check=True,
+    )
+    waveform, rate = FFMPEGProcessAudioAdapter().load(str(song))
+    assert rate == 44100 and abs(waveform.shape[0] / rate - 3.0) < 0.1

@@ -113,15 +113,35 @@ def _check_input(path: str) -> None:
         raise SpleeterError(f"{path}: empty file")
 
 
+_LEVEL = re.compile(r"\[(panic|fatal|error|warning)\] ")
+"""The level tag ``-v level+warning`` puts in each line."""
+
+_ESTIMATED = "Estimating duration from bitrate"
+"""ffprobe's warning that the duration is a guess (VBR mp3 without a Xing header...)."""
+
+
+def _errors_only(stderr: str) -> tuple[str, bool]:
+    """The error lines of a ``level+warning`` log, and whether the duration was estimated."""
+    errors = [_LEVEL.sub("", line, 1) for line in stderr.splitlines() if "[warning] " not in line]
+    return "\n".join(errors), _ESTIMATED in stderr
+
+
 def _probe(path: str) -> tuple[int, int, float | None]:
     """Channel count and sample rate of the first audio stream, and the file duration if known."""
-    command = ["ffprobe", *_QUIET, "-select_streams", "a:0", "-of", "json"]
+    return _probe_stream(path)[:3]
+
+
+def _probe_stream(path: str) -> tuple[int, int, float | None, bool]:
+    """Channel count and sample rate of the first audio stream, the file duration if known, and
+    whether ffprobe only estimated it from the bitrate (then it cannot prove a truncation)."""
+    command = ["ffprobe", "-hide_banner", "-v", "level+warning", "-select_streams", "a:0"]
+    command += ["-of", "json"]
     command += ["-show_entries", "stream=channels,sample_rate:format=duration", _url(path)]
     try:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     except OSError as error:
         raise _run_error("ffprobe", error) from error
-    stderr = result.stderr.decode(errors="replace")
+    stderr, estimated = _errors_only(result.stderr.decode(errors="replace"))
     if result.returncode != 0:
         reason = _error_line(stderr, _url(path), path)
         raise SpleeterError(f"{path}: not a readable audio file ({reason})")
@@ -139,7 +159,7 @@ def _probe(path: str) -> tuple[int, int, float | None]:
         duration: float | None = float(info["format"]["duration"])
     except (KeyError, TypeError, ValueError):
         duration = None
-    return channels, rate, duration
+    return channels, rate, duration, estimated
 
 
 def _sample_rate(value: float | None, native: int | None = None) -> int:
@@ -376,12 +396,13 @@ class FFMPEGReader(AudioReader):
         self._offset = offset
         _check_window(offset, duration)
         _check_input(self.path)
-        self.channels, native_rate, self._file_duration = _probe(self.path)
+        self.channels, native_rate, self._file_duration, estimated = _probe_stream(self.path)
         self.sample_rate = _sample_rate(sample_rate, native_rate)
         self.duration = _expected_seconds(self._file_duration, offset, duration)
         # A WAV cut short: ffprobe reports what is there, the header what should be.
         header = None if _is_url(self.path) else declared_wav_seconds(self.path)
-        declared = max(header, self._file_duration or 0.0) if header else self._file_duration
+        declared = None if estimated else self._file_duration
+        declared = max(header, declared or 0.0) if header else declared
         self._declared = _expected_seconds(declared, offset, duration)
         command = [*_FFMPEG, "-i", _url(self.path), "-map", "0:a:0", "-f", "f32le"]
         command += ["-ar", str(self.sample_rate), "-ac", str(self.channels)]
