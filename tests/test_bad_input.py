@@ -295,16 +295,18 @@ def test_sigterm_during_training_saves_a_resumable_checkpoint(tmp_path):
     assert not [p for p in model_dir.iterdir() if p.name.endswith((".tmp", ".part"))]
 
 
-def test_estimated_duration_is_no_proof_of_truncation(mixture_wav, tmp_path):
-    """A whole VBR mp3 without a Xing header: ffprobe only guesses its length from the bitrate,
-    so a mismatch must not refuse it."""
-    from spleeter.audio.ffmpeg import FFMPEGProcessAudioAdapter
+def test_estimated_duration_is_no_proof_of_truncation(tmp_path):
+    """A whole VBR mp3 without a Xing header, silence then noise: ffprobe guesses its length
+    from the first frames' bitrate (far too long), so the mismatch must not refuse it."""
+    from spleeter.audio.ffmpeg import FFMPEGProcessAudioAdapter, _probe
 
     song = tmp_path / "vbr.mp3"
+    source = ["-f", "lavfi", "-i", "anoisesrc=d=3:a=0.5", "-af", "adelay=2000|2000", "-ac", "2"]
     subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(mixture_wav), "-write_xing", "0"]
-        + ["-q:a", "9", "-t", "3", str(song)],
+        ["ffmpeg", "-nostdin", "-v", "error", *source, "-write_xing", "0", "-q:a", "9", str(song)],
         check=True,
     )
     waveform, rate = FFMPEGProcessAudioAdapter().load(str(song))
-    assert rate == 44100 and abs(waveform.shape[0] / rate - 3.0) < 0.1
+    decoded = waveform.shape[0] / rate
+    assert abs(decoded - 5.0) < 0.1
+    assert _probe(str(song))[2] > decoded + 0.5  # the guess that would have refused it
