@@ -4,7 +4,6 @@ Commands import TensorFlow and the audio stack only when they run, so ``--help``
 ``--version`` answer at once.
 """
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -320,27 +319,27 @@ def export(
 
 def check_writable_directory(path: str) -> None:
     """Fail early, naming ``path``, if output cannot be written there (before any work)."""
-    current = os.path.abspath(path)
-    while not os.path.exists(current):
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    if not os.path.isdir(current):
-        raise SpleeterError(
-            f"Output directory {path} cannot be created: {current} is not a directory"
-        )
-    if not os.access(current, os.W_OK | os.X_OK):
-        raise SpleeterError(f"Output directory {path} is not writable (no permission on {current})")
+    from .outputs import probe_output_directory
+
+    probe_output_directory(path)
 
 
 def entrypoint() -> None:
-    """Console-script entry point."""
-    try:
-        spleeter()
-    except SpleeterError as error:
-        logger.error(str(error))
-        sys.exit(EXIT_USER_ERROR)
+    """Console-script entry point.
+
+    SIGTERM and SIGHUP (a scheduler, ``timeout``, a container stop, a closed terminal) take the
+    Ctrl-C path, so their run cleans up as an interrupted one does; any of them exits 128+signal.
+    """
+    from .interrupts import exit_status, translate_signals
+
+    with translate_signals():
+        try:
+            spleeter()
+        except SpleeterError as error:
+            logger.error(str(error))
+            sys.exit(exit_status(EXIT_USER_ERROR))
+        except SystemExit as done:
+            sys.exit(exit_status(done.code))
 
 
 if __name__ == "__main__":

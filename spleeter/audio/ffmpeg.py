@@ -23,6 +23,7 @@ from ..types import Signal
 from ..utils.logging import logger
 from . import Codec
 from .adapter import AudioAdapter
+from .integrity import check_complete, check_finite, check_regular_file, declared_wav_seconds
 from .streams import AudioReader, AudioWriter, remove_quietly
 
 PathLike = str | bytes | os.PathLike
@@ -55,6 +56,12 @@ def _to_str(path: PathLike) -> str:
 def _is_url(path: str) -> bool:
     """Whether ``path`` is a URL for ffmpeg (``http://...``) rather than a local file."""
     return re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path) is not None
+
+
+def _url(path: str) -> str:
+    """``path`` for an ffmpeg command line: ``file:`` before a local path, so that a name
+    starting with ``-`` is never read as an option (nor ``a:b`` as a protocol)."""
+    return path if _is_url(path) else f"file:{path}"
 
 
 def _timestamp(seconds: float) -> str:
@@ -101,21 +108,42 @@ def _check_input(path: str) -> None:
         raise SpleeterError(f"{path}: file not found")
     if os.path.isdir(path):
         raise SpleeterError(f"{path}: is a directory, not an audio file")
+    check_regular_file(path)
     if os.path.getsize(path) == 0:
         raise SpleeterError(f"{path}: empty file")
 
 
+_LEVEL = re.compile(r"\[(panic|fatal|error|warning)\] ")
+"""The level tag ``-v level+warning`` puts in each line."""
+
+_ESTIMATED = "Estimating duration from bitrate"
+"""ffprobe's warning that the duration is a guess (VBR mp3 without a Xing header...)."""
+
+
+def _errors_only(stderr: str) -> tuple[str, bool]:
+    """The error lines of a ``level+warning`` log, and whether the duration was estimated."""
+    errors = [_LEVEL.sub("", line, 1) for line in stderr.splitlines() if "[warning] " not in line]
+    return "\n".join(errors), _ESTIMATED in stderr
+
+
 def _probe(path: str) -> tuple[int, int, float | None]:
     """Channel count and sample rate of the first audio stream, and the file duration if known."""
-    command = ["ffprobe", *_QUIET, "-select_streams", "a:0", "-of", "json"]
-    command += ["-show_entries", "stream=channels,sample_rate:format=duration", path]
+    return _probe_stream(path)[:3]
+
+
+def _probe_stream(path: str) -> tuple[int, int, float | None, bool]:
+    """Channel count and sample rate of the first audio stream, the file duration if known, and
+    whether ffprobe only estimated it from the bitrate (then it cannot prove a truncation)."""
+    command = ["ffprobe", "-hide_banner", "-v", "level+warning", "-select_streams", "a:0"]
+    command += ["-of", "json"]
+    command += ["-show_entries", "stream=channels,sample_rate:format=duration", _url(path)]
     try:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     except OSError as error:
         raise _run_error("ffprobe", error) from error
-    stderr = result.stderr.decode(errors="replace")
+    stderr, estimated = _errors_only(result.stderr.decode(errors="replace"))
     if result.returncode != 0:
-        reason = _error_line(stderr, path)
+        reason = _error_line(stderr, _url(path), path)
         raise SpleeterError(f"{path}: not a readable audio file ({reason})")
     try:
         info = json.loads(result.stdout or b"{}")
@@ -131,7 +159,7 @@ def _probe(path: str) -> tuple[int, int, float | None]:
         duration: float | None = float(info["format"]["duration"])
     except (KeyError, TypeError, ValueError):
         duration = None
-    return channels, rate, duration
+    return channels, rate, duration, estimated
 
 
 def _sample_rate(value: float | None, native: int | None = None) -> int:
@@ -225,7 +253,7 @@ def _encode_command(
         command += ["-b:a", str(bitrate)]
     if codec:
         command += ["-codec:a", codec]
-    return [*command, "-n", source]
+    return [*command, "-n", _url(source)]
 
 
 def _as_frames(data: np.ndarray) -> np.ndarray:
@@ -368,10 +396,15 @@ class FFMPEGReader(AudioReader):
         self._offset = offset
         _check_window(offset, duration)
         _check_input(self.path)
-        self.channels, native_rate, self._file_duration = _probe(self.path)
+        self.channels, native_rate, self._file_duration, estimated = _probe_stream(self.path)
         self.sample_rate = _sample_rate(sample_rate, native_rate)
         self.duration = _expected_seconds(self._file_duration, offset, duration)
-        command = [*_FFMPEG, "-i", self.path, "-map", "0:a:0", "-f", "f32le"]
+        # A WAV cut short: ffprobe reports what is there, the header what should be.
+        header = None if _is_url(self.path) else declared_wav_seconds(self.path)
+        declared = None if estimated else self._file_duration
+        declared = max(header, declared or 0.0) if header else declared
+        self._declared = _expected_seconds(declared, offset, duration)
+        command = [*_FFMPEG, "-i", _url(self.path), "-map", "0:a:0", "-f", "f32le"]
         command += ["-ar", str(self.sample_rate), "-ac", str(self.channels)]
         if duration is not None and math.isfinite(duration):
             command += ["-t", _timestamp(duration)]
@@ -398,17 +431,21 @@ class FFMPEGReader(AudioReader):
         buffer = bytearray(n_samples * frame_bytes)
         filled = _read_into(self._process.stdout, buffer)  # type: ignore[arg-type]
         del buffer[filled - filled % frame_bytes :]
-        self._samples += len(buffer) // frame_bytes
+        chunk = _to_waveform(buffer, self.channels, np.float32)
+        check_finite(self.path, chunk, self._samples, self.sample_rate, self._offset or 0.0)
+        self._samples += len(chunk)
         if filled < n_samples * frame_bytes:
             self._finish()
-        return _to_waveform(buffer, self.channels, np.float32)
+        return chunk
 
     def read_all(self) -> bytearray:
         """Everything left, as raw float32 bytes (one preallocated buffer, no copies)."""
         size_hint = _expected_bytes(self.duration, self.sample_rate, self.channels)
         data = _read_all(self._process.stdout, size_hint)  # type: ignore[arg-type]
         del data[len(data) - len(data) % (4 * self.channels) :]
-        self._samples += len(data) // (4 * self.channels)
+        waveform = _to_waveform(data, self.channels, np.float32)
+        check_finite(self.path, waveform, self._samples, self.sample_rate, self._offset or 0.0)
+        self._samples += len(waveform)
         self._finish()
         return data
 
@@ -418,14 +455,14 @@ class FFMPEGReader(AudioReader):
         returncode = self._process.wait()
         self._errors.seek(0)
         stderr = self._errors.read().decode(errors="replace")
+        reason = _error_line(stderr, _url(self.path), self.path)
         if returncode != 0:
-            raise SpleeterError(
-                f"{self.path}: cannot decode audio ({_error_line(stderr, self.path)})"
-            )
+            raise SpleeterError(f"{self.path}: cannot decode audio ({reason})")
         if self._samples == 0:
             raise SpleeterError(self._no_samples_message())
+        check_complete(self.path, self._declared, self._samples / self.sample_rate)
         if stderr.strip():
-            logger.warning(f"{self.path}: decoded with errors ({_error_line(stderr, self.path)})")
+            logger.warning(f"{self.path}: decoded with errors ({reason})")
 
     def _no_samples_message(self) -> str:
         """Why decoding gave no samples."""
@@ -489,7 +526,8 @@ class FFMPEGWriter(AudioWriter):
         self._errors.close()
         if returncode != 0:
             remove_quietly(self.temporary)
-            reason = _error_line(stderr, self.temporary).replace(self.temporary, self.path)
+            reason = _error_line(stderr, _url(self.temporary), self.temporary)
+            reason = reason.replace(self.temporary, self.path)
             raise SpleeterError(f"{self.path}: cannot write audio ({reason})")
 
     def abort(self) -> None:

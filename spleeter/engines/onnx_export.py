@@ -30,6 +30,8 @@ METADATA_CONFIG = "spleeter.config"
 METADATA_INSTRUMENTS = "spleeter.instruments"
 METADATA_MODEL_TYPE = "spleeter.model_type"
 METADATA_FINGERPRINT = "spleeter.fingerprint"
+METADATA_BYTES = "spleeter.onnx_bytes"
+METADATA_SHA256 = "spleeter.onnx_sha256"
 METADATA_VERSION = "spleeter.version"
 
 _ONE = np.array(1.0, dtype=np.float32)
@@ -124,8 +126,13 @@ def save_onnx(
     sidecar_temporary = sidecar.with_name(f".{sidecar.name}.part")
     try:
         onnx.save(proto, str(temporary))
-        # The sidecar repeats the metadata so that checking an export needs no 100 MB parse.
-        sidecar_temporary.write_text(json.dumps(metadata, indent=1))
+        # The sidecar repeats the metadata so that checking an export needs no 100 MB parse,
+        # and records the file's size and hash so that a damaged export is never used.
+        integrity = {
+            METADATA_BYTES: str(temporary.stat().st_size),
+            METADATA_SHA256: _sha256(temporary),
+        }
+        sidecar_temporary.write_text(json.dumps({**metadata, **integrity}, indent=1))
         os.replace(sidecar_temporary, sidecar)
         os.replace(temporary, output)
     except OSError as error:
@@ -217,18 +224,47 @@ def onnx_model_for(params: dict[str, Any], model_dir: str, export: bool = True) 
     except SpleeterError:
         if local.is_file():
             _check_network(params, local)
+            problem = damage(local)
+            if problem is not None:
+                message = f"{local} is damaged ({problem}): export the model again"
+                raise SpleeterError(message) from None
             return str(local)
         raise
     expected = fingerprint(params, checkpoint)
     cached = cache_directory() / f"{expected}.onnx"
     for candidate in (local, cached):
         if candidate.is_file() and read_metadata(candidate).get(METADATA_FINGERPRINT) == expected:
-            return str(candidate)
+            problem = damage(candidate)
+            if problem is None:
+                return str(candidate)
+            logger.warning(f"{candidate} is damaged ({problem}): not using it")
     if not export:
         return None
     target = local if os.access(directory, os.W_OK) else cached
     logger.info("Converting the model to ONNX once (later runs reuse it)")
     return str(export_onnx(params, str(directory), target))
+
+
+def damage(path: Path) -> str | None:
+    """What is wrong with the export at ``path`` against the size and hash its sidecar
+    recorded, or None (also for exports made before the sidecar recorded them)."""
+    metadata = read_metadata(path)
+    size = path.stat().st_size
+    if METADATA_BYTES in metadata and str(size) != metadata[METADATA_BYTES]:
+        return f"{size} bytes instead of {metadata[METADATA_BYTES]}"
+    if METADATA_SHA256 in metadata and _sha256(path) != metadata[METADATA_SHA256]:
+        return "its content does not match the hash recorded at export"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _check_network(params: dict[str, Any], path: Path) -> None:

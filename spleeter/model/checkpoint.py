@@ -9,6 +9,7 @@ directly under the layer's name; a standard Keras LSTM sums the two halves and n
 variables under ``lstm_cell``.
 """
 
+import glob
 import os
 import re
 from collections.abc import Callable
@@ -110,6 +111,25 @@ def find_checkpoint(model_dir: str | os.PathLike) -> str:
     )
 
 
+def checkpoint_problem(model_dir: str | os.PathLike) -> str | None:
+    """Why ``model_dir`` holds no loadable checkpoint (missing index or data shards, empty
+    files), or None. Reads only file names and sizes, so it needs no TensorFlow."""
+    try:
+        prefix = Path(find_checkpoint(model_dir))
+    except SpleeterError:
+        return "no checkpoint index"
+    index = Path(f"{prefix}.index")
+    if index.stat().st_size == 0:
+        return f"{index.name} is empty"
+    shards = sorted(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*-of-*"))
+    if not shards:
+        return f"no {prefix.name}.data-* file"
+    expected = int(shards[0].name.rsplit("-of-", 1)[1])
+    if len(shards) != expected:
+        return f"{len(shards)} of {expected} {prefix.name}.data-* files"
+    return None
+
+
 def _checkpoint_step(index_file: Path) -> int:
     match = _STEP_SUFFIX.search(index_file.stem)
     return int(match.group(1)) if match else -1
@@ -141,7 +161,7 @@ def load_checkpoint(model: Any, prefix: str) -> list[str]:
         if mapping.checkpoint_name not in available:
             missing.append(mapping.checkpoint_name)
             continue
-        value = mapping.to_keras(reader.get_tensor(mapping.checkpoint_name))
+        value = mapping.to_keras(_read_tensor(reader, mapping.checkpoint_name, prefix))
         if tuple(value.shape) != tuple(variable.shape):
             mismatched.append(
                 f"{mapping.checkpoint_name} has shape {tuple(available[mapping.checkpoint_name])} "
@@ -167,9 +187,23 @@ def load_checkpoint(model: Any, prefix: str) -> list[str]:
     for variable in dead_variables(model):  # kept so that a re-saved model stays complete
         name = variable_mapping(variable.path).checkpoint_name
         if name in available and tuple(available[name]) == tuple(variable.shape):
-            variable.assign(reader.get_tensor(name))
+            variable.assign(_read_tensor(reader, name, prefix))
             used.add(name)
     return sorted(set(available) - used)
+
+
+def _read_tensor(reader: Any, name: str, prefix: str) -> np.ndarray:
+    """One variable's value; a data file cut short or corrupted is one clear error, not
+    TensorFlow's ``IndexError: Read less bytes than requested`` traceback."""
+    import tensorflow as tf
+
+    try:
+        return reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as error:
+        raise SpleeterError(
+            f"Checkpoint {prefix} is damaged (variable {name}: {_first_line(error)}); "
+            f"re-download or retrain the model in {os.path.dirname(prefix) or os.curdir}"
+        ) from error
 
 
 def _natural_key(name: str) -> list:
@@ -233,8 +267,38 @@ def save_checkpoint(
         shape_and_slices=[""] * len(names),
         tensors=[tf.constant(tensors[name]) for name in names],
     )
+    write_meta_graph(str(prefix), {name: tensors[name] for name in names})
     state = f'model_checkpoint_path: "{prefix.name}"\nall_model_checkpoint_paths: "{prefix.name}"\n'
     temporary = directory / f".{CHECKPOINT_STATE_FILE}.tmp"
     temporary.write_text(state)
     os.replace(temporary, directory / CHECKPOINT_STATE_FILE)
     return str(prefix)
+
+
+def write_meta_graph(prefix: str, tensors: dict[str, np.ndarray]) -> str:
+    """Write ``<prefix>.meta``, the MetaGraph upstream's trainer wrote next to a checkpoint.
+
+    It holds one variable per checkpoint tensor (same names, shapes and types) and the saver
+    that restores them, so ``tf.compat.v1.train.import_meta_graph(...).restore(...)`` works;
+    the network itself is rebuilt from the configuration, not from this graph.
+    """
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {
+            name: tf.compat.v1.get_variable(
+                name,
+                shape=value.shape,
+                dtype=tf.as_dtype(value.dtype),
+                initializer=tf.compat.v1.zeros_initializer(),
+                use_resource=False,
+            )
+            for name, value in tensors.items()
+        }
+        saver = tf.compat.v1.train.Saver(variables, sharded=False)
+        path = f"{prefix}.meta"
+        temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+        saver.export_meta_graph(temporary)
+        os.replace(temporary, path)
+    return path

@@ -83,6 +83,9 @@ def build_routes() -> dict[str, Route]:
         "nottar": not_tar,
         "escape": escape,
         "link": link,
+        "nocheckpoint": make_archive({"README.txt": b"verified, but no model"}),
+        "nodata": make_archive({"checkpoint": MODEL_FILES["checkpoint"], "model.index": b"x"}),
+        "crowded": make_archive({**MODEL_FILES, **{f"f{k}": b"" for k in range(1001)}}),
     }
     index = {name: sha256(data) for name, data in archives.items()}
     index["tampered"] = sha256(good)
@@ -241,6 +244,9 @@ def test_redirect_is_followed(
         ("nottar", "not a valid tar.gz"),
         ("escape", "unsafe archive"),
         ("link", "unsafe archive"),
+        ("nocheckpoint", "no usable checkpoint (no checkpoint index)"),
+        ("nodata", "no usable checkpoint (no model.data-* file)"),
+        ("crowded", "the archive holds 1004 members"),
     ],
 )
 def test_failure_leaves_nothing(
@@ -320,3 +326,14 @@ def test_urls_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_probe(tmp_path: Path) -> None:
     ModelProvider.writeProbe(str(tmp_path))
     assert (tmp_path / ".probe").read_text() == "OK"
+
+
+def test_archive_extracting_too_much_is_refused(
+    github: FakeGithub, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spleeter.model.provider import github as provider
+
+    monkeypatch.setattr(provider, "MAX_EXTRACTED_BYTES", 1000)
+    with pytest.raises(SpleeterError, match="would extract to 16"):
+        ModelProvider.default().get("2stems")
+    assert os.listdir(model_path) == []

@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from ... import SpleeterError
 from ...utils.logging import logger
+from ..checkpoint import checkpoint_problem
 from . import ModelProvider
 
 __all__ = ["GithubModelProvider", "compute_file_checksum"]
@@ -40,6 +41,12 @@ TIMEOUT: float = 60.0
 
 CHUNK_SIZE: int = 1 << 16
 """Bytes read at a time while downloading and hashing."""
+
+MAX_MEMBERS: int = 1000
+"""Most members a model archive may hold (released models hold 3 or 4 files)."""
+
+MAX_EXTRACTED_BYTES: int = 4 << 30
+"""Most bytes a model archive may extract to (released checkpoints are under 200 MB)."""
 
 
 def compute_file_checksum(path: str | os.PathLike[str]) -> str:
@@ -125,6 +132,9 @@ class GithubModelProvider(ModelProvider):
                 )
             logger.info(f"Extracting downloaded {name} archive")
             _extract(archive.name, path, name, url)
+        problem = checkpoint_problem(path)
+        if problem is not None:  # installed, it would fail every run and never be re-fetched
+            raise _failure(name, url, f"the archive holds no usable checkpoint ({problem})")
         logger.info(f"{name} model file(s) extracted")
 
 
@@ -220,6 +230,11 @@ def _extract(archive: str, path: str, name: str, url: str) -> None:
                 raise _failure(name, url, f"unsafe archive ({problem})")
             if not any(member.isfile() for member in members):
                 raise _failure(name, url, "the archive contains no file")
+            if len(members) > MAX_MEMBERS:
+                raise _failure(name, url, f"the archive holds {len(members)} members")
+            size = sum(member.size for member in members if member.isfile())
+            if size > MAX_EXTRACTED_BYTES:
+                raise _failure(name, url, f"the archive would extract to {size} bytes")
             os.makedirs(path, exist_ok=True)
             tar.extractall(path=path, filter="data")
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
