@@ -50,8 +50,12 @@ class Backend:
             raise SpleeterError(f"cannot reach the Ray cluster at {address}: {error}") from None
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         options = {"max_restarts": RETRIES, "max_task_retries": RETRIES, "num_cpus": 1}
-        if job.device == "cuda":  # several workers per GPU share it: 1/k of one each
-            options["num_gpus"] = min(1.0, ray.cluster_resources().get("GPU", 0) / count) or 1
+        if job.device == "cuda":  # more workers than GPUs share them: a fraction of one each
+            gpus = ray.cluster_resources().get("GPU", 0)
+            if not gpus:
+                ray.shutdown()
+                raise SpleeterError("--device cuda: the Ray cluster has no GPU")
+            options["num_gpus"] = min(1.0, gpus / count)
         actor = ray.remote(_Separator).options(**options)
         self._actors = {f"actor-{k}": actor.remote(job) for k in range(count)}
 
