@@ -1,4 +1,8 @@
-"""Catalogue separation on a local cluster of two worker processes (``--workers 2``).
+"""Catalogue separation on a local cluster of two worker processes.
+
+One test starts its own (``--workers 2``); the others share one module-wide cluster through
+``--scheduler`` (the path of an existing cluster), which keeps TensorFlow imports, the slow
+part, to two processes.
 
 Workers compute with one thread each, the sequential reference with all cores: float sums in
 another order can move a 16-bit sample by one step, so outputs are compared to within that.
@@ -49,11 +53,28 @@ def manifest_rows(output: Path) -> dict[str, dict]:
         return {Path(row["input"]).stem: dict(row) for row in db.execute("SELECT * FROM files")}
 
 
-@pytest.fixture(autouse=True)
-def _workers_import_tests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Worker processes inherit the environment: let them import ``cluster_adapters``."""
-    paths = [str(TESTS), os.environ.get("PYTHONPATH", "")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
+@pytest.fixture(scope="module")
+def kill_marker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kill") / "killed"
+
+
+@pytest.fixture(scope="module")
+def scheduler(kill_marker: Path):
+    """The address of a two-worker process cluster whose workers import ``cluster_adapters``."""
+    from distributed import LocalCluster
+
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "GITHUB_HOST": "http://127.0.0.1:9",
+        KILL_MARKER: str(kill_marker),
+    }
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=env
+    ) as cluster:
+        yield cluster.scheduler_address
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +105,7 @@ def assert_equal_to(reference: dict, output: Path, names: list[str]) -> None:
 
 
 def test_two_workers_equal_the_sequential_run_and_resume(
-    tiny_4stems, catalogue, reference, tmp_path
+    tiny_4stems, catalogue, reference, tmp_path, scheduler
 ):
     output = tmp_path / "out"
     args = ("separate", "-p", tiny_4stems, "--workers", "2", "-o", str(output), str(catalogue))
@@ -109,7 +130,7 @@ def test_two_workers_equal_the_sequential_run_and_resume(
     assert "Separated 0 file(s), skipped 3, failed 0" in result.stdout
     assert {name: (output / name).stat().st_mtime_ns for name in audio_files(output)} == written
     (output / "b" / "drums.wav").unlink()
-    result = run(*args)
+    result = run(*args[:3], "--scheduler", scheduler, *args[5:])  # same run, existing cluster
     assert result.exit_code == 0, result.output
     assert "Separated 1 file(s), skipped 2, failed 0" in result.stdout
     assert {name: row["attempts"] for name, row in manifest_rows(output).items()} == {
@@ -121,13 +142,12 @@ def test_two_workers_equal_the_sequential_run_and_resume(
 
 
 def test_a_worker_killed_in_the_middle_of_a_file_loses_nothing(
-    tiny_4stems, catalogue, reference, tmp_path, monkeypatch
+    tiny_4stems, catalogue, reference, tmp_path, scheduler, kill_marker
 ):
-    marker = tmp_path / "killed"
-    monkeypatch.setenv(KILL_MARKER, str(marker))
+    marker = kill_marker
     output = tmp_path / "out"
     result = run(
-        "separate", "-p", tiny_4stems, "--workers", "2", "-o", str(output), str(catalogue),
+        "separate", "-p", tiny_4stems, "--scheduler", scheduler, "-o", str(output), str(catalogue),
         "--adapter", "cluster_adapters.KillingAdapter",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -137,14 +157,14 @@ def test_a_worker_killed_in_the_middle_of_a_file_loses_nothing(
 
 
 def test_a_bad_file_fails_alone_and_is_retried_by_the_next_run(
-    tiny_4stems, catalogue, reference, tmp_path
+    tiny_4stems, catalogue, reference, tmp_path, scheduler
 ):
     music = tmp_path / "music"
     music.mkdir()
     shutil.copy(catalogue / "a.wav", music / "a.wav")
     (music / "victim.wav").write_text("not audio")
     output = tmp_path / "out"
-    args = ("separate", "-p", tiny_4stems, "--workers", "2", "-o", str(output), str(music))
+    args = ("separate", "-p", tiny_4stems, "--scheduler", scheduler, "-o", str(output), str(music))
     result = run(*args)
     assert result.exit_code == 1
     errors = error_lines(result)
