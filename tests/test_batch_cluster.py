@@ -239,3 +239,17 @@ def test_ray_workers_equal_the_sequential_run(tiny_4stems, catalogue, reference,
     assert {row["state"] for row in manifest_rows(output).values()} == {"done"}
     result = run(*args, "-o", str(output), str(catalogue))
     assert "Separated 0 file(s), skipped 3, failed 0" in result.stdout
+
+
+@pytest.mark.slow  # needs ray installed, as above
+def test_an_unreachable_ray_cluster_is_one_line(tiny_4stems, catalogue, tmp_path):
+    pytest.importorskip("ray")
+    output = tmp_path / "out"
+    result = run(
+        "separate", "-p", tiny_4stems, "--cluster", "ray", "--scheduler", "127.0.0.1:9",
+        "-o", str(output), str(catalogue / "a.wav"),
+    )  # fmt: skip
+    assert result.exit_code == 1
+    errors = error_lines(result)
+    assert len(errors) == 1 and "cannot reach the Ray cluster at 127.0.0.1:9" in errors[0]
+    assert not output.exists() or list(output.rglob("*")) == []

@@ -5,6 +5,7 @@ A killed actor is restarted (its model loaded again) and its file retried on it,
 """
 
 import os
+import socket
 from collections.abc import Iterable, Iterator
 
 import ray
@@ -34,10 +35,23 @@ class _Separator:
             return Outcome(filename, self.name, error=str(error))
 
 
+def _check_reachable(address: str) -> None:
+    """Fail at once on a ``host:port`` nobody answers (``ray.init`` would retry for minutes)."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise SpleeterError(f"cannot reach the Ray cluster at {address}: {error}") from None
+
+
 class Backend:
     """Ray as the cluster engine (see :class:`spleeter.batch.backends.Backend`)."""
 
     def __init__(self, job: Job, workers: int | None, address: str | None) -> None:
+        if address:
+            _check_reachable(address)
         try:
             ray.init(
                 address=address,
