@@ -30,6 +30,7 @@ from .options import (
     AudioInputOption,
     AudioOffsetOption,
     AudioOutputOption,
+    ClusterOption,
     DeviceOption,
     EngineOption,
     EvaluationCompareOption,
@@ -50,6 +51,7 @@ from .options import (
     PretrainParametersOption,
     QuietOption,
     RecursiveOption,
+    SchedulerOption,
     SkipExistingOption,
     TrainingDataDirectoryOption,
     TrainingInitFromOption,
@@ -58,6 +60,7 @@ from .options import (
     TrainingSeedOption,
     VerboseOption,
     VersionOption,
+    WorkersOption,
 )
 from .utils.logging import configure_logger, logger
 
@@ -182,6 +185,9 @@ def separate(
     device: str = DeviceOption,
     recursive: bool = RecursiveOption,
     skip_existing: bool = SkipExistingOption,
+    workers: int | None = WorkersOption,
+    scheduler: str | None = SchedulerOption,
+    cluster: str | None = ClusterOption,
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -209,6 +215,28 @@ def separate(
         inputs, problems = expand_inputs(files, recursive)
         for problem in problems:
             logger.error(problem)
+        if workers or scheduler or cluster:
+            from .batch import Job, separate_catalogue
+
+            job = Job(
+                params_filename,
+                output_path,
+                filename_format,
+                codec=codec,
+                bitrate=bitrate,
+                mwf=mwf,
+                engine=engine,
+                device=device,
+                adapter=adapter,
+                offset=offset,
+                duration=duration,
+            )
+            failures = len(problems) + separate_catalogue(
+                job, inputs, cluster or "dask", workers, scheduler, show_progress=not quiet
+            )
+            if failures:
+                raise typer.Exit(EXIT_USER_ERROR)
+            return
         failures = len(problems) + separate_files(
             separator,
             audio_adapter,

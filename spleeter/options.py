@@ -105,6 +105,28 @@ SkipExistingOption: bool = typer.Option(
     False, "--skip-existing", help="Skip inputs whose separated files all exist already"
 )
 
+WorkersOption: int | None = typer.Option(
+    None,
+    "--workers",
+    min=1,
+    help=(
+        "Separate on a local cluster of this many worker processes, each with its own model "
+        "(resumable: see docs/scale-out.md)"
+    ),
+)
+
+SchedulerOption: str | None = typer.Option(
+    None,
+    "--scheduler",
+    help="Separate on an existing cluster: a Dask scheduler (tcp://host:8786) or a Ray address",
+)
+
+ClusterOption: str | None = typer.Option(
+    None,
+    "--cluster",
+    help="Cluster engine for --workers/--scheduler: dask (the default) or ray",
+)
+
 ExportOutputOption: str | None = typer.Option(
     None,
     "--output_path",

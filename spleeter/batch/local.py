@@ -5,12 +5,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from . import SpleeterError
-from .audio import Codec
-from .audio.adapter import AudioAdapter
-from .audio.streams import AudioReader
-from .separator import Separator
-from .utils.logging import logger
+from .. import SpleeterError
+from ..audio import Codec
+from ..audio.adapter import AudioAdapter
+from ..audio.streams import AudioReader
+from ..separator import Separator
+from ..utils.logging import logger
 
 
 def separate_files(
