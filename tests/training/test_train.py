@@ -389,7 +389,9 @@ def test_configuration_errors(noise_data, tmp_path):
     assert "lacks train_csv, model_dir, sample_rate" in result.stderr
     odd = write_config(tmp_path / "odd.json", train_csv=str(csv), model_dir="m", T=100)
     result = run("train", "-p", odd, "-d", str(root))
-    assert result.exit_code == 1 and "T (100) must be a multiple of 64 for unet.unet" in result.stderr
+    assert (
+        result.exit_code == 1 and "T (100) must be a multiple of 64 for unet.unet" in result.stderr
+    )
     long = write_config(tmp_path / "long.json", train_csv=str(csv), model_dir="m", T=256)
     result = run("train", "-p", long, "-d", str(root))
     assert result.exit_code == 1 and "T is too large (256)" in result.stderr
