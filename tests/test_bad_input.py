@@ -298,7 +298,7 @@ def test_sigterm_during_training_saves_a_resumable_checkpoint(tmp_path):
 def test_estimated_duration_is_no_proof_of_truncation(tmp_path):
     """A whole VBR mp3 without a Xing header, silence then noise: ffprobe guesses its length
     from the first frames' bitrate (far too long), so the mismatch must not refuse it."""
-    from spleeter.audio.ffmpeg import FFMPEGProcessAudioAdapter, _probe
+    from spleeter.audio.ffmpeg import FFMPEGProcessAudioAdapter, probe_file
 
     song = tmp_path / "vbr.mp3"
     source = ["-f", "lavfi", "-i", "anoisesrc=d=3:a=0.5", "-af", "adelay=2000|2000", "-ac", "2"]
@@ -309,4 +309,4 @@ def test_estimated_duration_is_no_proof_of_truncation(tmp_path):
     waveform, rate = FFMPEGProcessAudioAdapter().load(str(song))
     decoded = waveform.shape[0] / rate
     assert abs(decoded - 5.0) < 0.1
-    assert _probe(str(song))[2] > decoded + 0.5  # the guess that would have refused it
+    assert probe_file(str(song))[2] > decoded + 0.5  # the guess that would have refused it

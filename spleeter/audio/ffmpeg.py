@@ -126,7 +126,7 @@ def _errors_only(stderr: str) -> tuple[str, bool]:
     return "\n".join(errors), _ESTIMATED in stderr
 
 
-def _probe(path: str) -> tuple[int, int, float | None]:
+def probe_file(path: str) -> tuple[int, int, float | None]:
     """Channel count and sample rate of the first audio stream, and the file duration if known."""
     return _probe_stream(path)[:3]
 

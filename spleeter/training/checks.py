@@ -69,10 +69,10 @@ def probe(path: str) -> AudioInfo:
             return AudioInfo(info.channels, info.samplerate, info.frames / info.samplerate)
     except Exception:  # noqa: BLE001 (any libsndfile failure: let ffprobe try)
         pass
-    from ..audio.ffmpeg import _probe
+    from ..audio.ffmpeg import probe_file
 
     try:
-        channels, rate, duration = _probe(path)
+        channels, rate, duration = probe_file(path)
     except SpleeterError as error:
         raise SpleeterError(str(error).removeprefix(f"{path}: ")) from error
     if duration is None:
