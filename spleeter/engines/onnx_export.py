@@ -20,6 +20,7 @@ from .. import SpleeterError
 from ..model import build_model, model_type
 from ..model.checkpoint import find_checkpoint, load_checkpoint
 from ..utils.logging import logger
+from ..utils.versions import package_version
 
 ONNX_FILENAME = "model.onnx"
 DEFAULT_OPSET = 17
@@ -88,7 +89,7 @@ def export_onnx(
         METADATA_INSTRUMENTS: json.dumps(instruments),
         METADATA_MODEL_TYPE: model_type(params),
         METADATA_FINGERPRINT: fingerprint(params, checkpoint),
-        METADATA_VERSION: _version(),
+        METADATA_VERSION: package_version("spleeter", "unknown"),
     }
     description = f"Spleeter {model_type(params)} network ({', '.join(instruments)})"
     return save_onnx(proto, output, metadata, description)
@@ -287,12 +288,3 @@ def _check_network(params: dict[str, Any], path: Path) -> None:
 def cache_directory() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "spleeter" / "onnx"
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("spleeter")
-    except PackageNotFoundError:
-        return "unknown"

@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import SpleeterError
 from ..utils.logging import logger
+from ..utils.versions import package_version
 from . import (
     EVALUATION_AUDIO_DIRECTORY,
     EVALUATION_INSTRUMENTS,
@@ -41,7 +42,6 @@ from .report import (
     load_summary,
     log_comparison,
     log_summary,
-    package_version,
     per_track_lists,
     summarize,
     track_document,

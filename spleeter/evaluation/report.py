@@ -15,7 +15,6 @@ import csv
 import json
 import math
 from decimal import Decimal
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from .. import SpleeterError
 from ..utils.logging import logger
+from ..utils.versions import package_version
 from . import EVALUATION_SPLIT, FAST_PROTOCOL, MUSEVAL_PROTOCOL, PROTOCOL_METRICS
 from .metrics import TrackScores
 
@@ -54,14 +54,6 @@ PROTOCOL_DESCRIPTIONS: dict[str, str] = {
 
 TrackMedians = dict[str, dict[str, float]]
 """``{instrument: {metric: median over frames}}`` of one track."""
-
-
-def package_version(name: str, missing: str | None = None) -> str | None:
-    """The installed version of package ``name``, or ``missing``."""
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return missing
 
 
 def quantize(value: float) -> float:
