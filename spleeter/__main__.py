@@ -326,7 +326,9 @@ def export(
         import json
         from pathlib import Path
 
-        from .engines.onnx_export import ONNX_FILENAME, export_onnx
+        from .engines.onnx_export import ONNX_FILENAME, export_onnx, export_record
+        from .model.checkpoint import find_checkpoint
+        from .model.description import record_export
         from .model.provider import ModelProvider
         from .utils.configuration import load_configuration
 
@@ -334,12 +336,16 @@ def export(
         model_dir = ModelProvider.default().get(
             params["model_dir"], unpublished=params.get("model_unpublished")
         )
+        checkpoint = find_checkpoint(model_dir)
         if output_path is None:
-            target = export_onnx(params, model_dir, Path(model_dir) / ONNX_FILENAME, opset)
+            directory = Path(model_dir)
         else:
             check_writable_directory(output_path)
             directory = Path(output_path).resolve()
-            target = export_onnx(params, model_dir, directory / ONNX_FILENAME, opset)
+        target = export_onnx(params, model_dir, directory / ONNX_FILENAME, opset)
+        record_export(directory, params, checkpoint, target, export_record(target), model_dir)
+        if output_path is not None:
+            # Kept for configurations written before model.json: -p OUTPUT/config.json.
             exported = {**params, "model_dir": str(directory)}
             (directory / "config.json").write_text(json.dumps(exported, indent=2) + "\n")
         logger.info(f"ONNX model written to {target}")

@@ -27,7 +27,7 @@ from .audio.convertor import to_stereo
 from .audio.streams import ArrayReader, AudioReader, AudioWriter
 from .engines import Engine, create_engine
 from .model.provider import ModelProvider
-from .model.registry import architecture_problems
+from .model.registry import architecture, architecture_problems
 from .separation import separation_family
 from .separation.pipeline import DEFAULT_SEGMENT_BLOCKS, SeparationPipeline
 from .types import AudioDescriptor
@@ -64,14 +64,20 @@ class Separator:
         device: str = "auto",
     ) -> None:
         self._params = load_configuration(params_descriptor)
+        problems = architecture_problems(self._params)
+        if problems:
+            raise SpleeterError(f"Configuration {params_descriptor}: " + "; ".join(problems))
+        if architecture(self._params).family is None:
+            entry = architecture(self._params)
+            raise SpleeterError(
+                f"Configuration {params_descriptor}: {entry.type} ({entry.description}) is not "
+                "a separator"
+            )
         missing = [key for key in SEPARATION_KEYS if key not in self._params]
         if missing:
             raise SpleeterError(
                 f"Configuration {params_descriptor} lacks {', '.join(missing)} (needed to separate)"
             )
-        problems = architecture_problems(self._params)
-        if problems:
-            raise SpleeterError(f"Configuration {params_descriptor}: " + "; ".join(problems))
         self._params_descriptor = params_descriptor
         self._sample_rate = self._params["sample_rate"]
         self._MWF = MWF

@@ -144,6 +144,18 @@ def save_onnx(
     return output
 
 
+def export_record(path: str | os.PathLike) -> dict[str, Any]:
+    """What a model folder records of the export at ``path``: its size, hash, the fingerprint
+    of the network and weights it was made from, and the opset-independent format."""
+    metadata = read_metadata(path)
+    return {
+        "format": "onnx",
+        "bytes": int(metadata.get(METADATA_BYTES) or Path(path).stat().st_size),
+        "sha256": metadata.get(METADATA_SHA256) or _sha256(Path(path)),
+        "fingerprint": metadata.get(METADATA_FINGERPRINT),
+    }
+
+
 def _sidecar(path: Path) -> Path:
     """``model.onnx`` -> ``model.onnx.json``: the export's metadata, readable at a glance."""
     return path.with_name(f"{path.name}.json")

@@ -10,6 +10,7 @@ variables under ``lstm_cell``.
 """
 
 import glob
+import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -128,6 +129,12 @@ def checkpoint_problem(model_dir: str | os.PathLike) -> str | None:
     if len(shards) != expected:
         return f"{len(shards)} of {expected} {prefix.name}.data-* files"
     return None
+
+
+def checkpoint_fingerprint(prefix: str | os.PathLike) -> str:
+    """Identifies a checkpoint's weights without reading them: the SHA-256 of its index file,
+    which records a CRC32C of every tensor."""
+    return hashlib.sha256(Path(f"{prefix}.index").read_bytes()).hexdigest()
 
 
 def _checkpoint_step(index_file: Path) -> int:

@@ -60,6 +60,15 @@ def describe(
     }
 
 
+def encoder_configuration(config: EncoderConfig, audio: EncoderAudio) -> dict[str, Any]:
+    """The configuration of an encoder (with its pretraining head) as a model folder's
+    ``model.json`` records it: the signal it reads and ``model.type`` ``ssl.encoder``."""
+    return {
+        **asdict(audio),
+        "model": {"type": "ssl.encoder", "params": config.to_dict()},
+    }
+
+
 def read_description(directory: str | os.PathLike) -> dict[str, Any]:
     """``encoder.json`` of an encoder directory.
 

@@ -64,9 +64,12 @@ def write_encoder(
     step: int,
     extra: dict[str, Any] | None = None,
 ) -> str:
-    """Save the encoder's weights (only ``ssl_encoder/...``) and ``encoder.json`` into
-    ``directory``, replacing the previous checkpoint there; return the checkpoint prefix."""
+    """Save the encoder's weights (only ``ssl_encoder/...``), ``encoder.json`` and
+    ``model.json`` into ``directory``, replacing the previous checkpoint there; return the
+    checkpoint prefix."""
     from ..model.checkpoint import save_checkpoint
+    from ..model.description import describe_model, write_model_description
+    from ..model.encoder_folder import encoder_configuration
     from ..model.provider import ModelProvider
 
     directory = Path(directory)
@@ -78,6 +81,10 @@ def write_encoder(
     temporary = directory / f".{ENCODER_JSON}.tmp"
     temporary.write_text(json.dumps(describe(config, audio, extra), indent=2) + "\n")
     os.replace(temporary, directory / ENCODER_JSON)
+    training = {"command": "pretrain", **(extra or {})}
+    write_model_description(
+        directory, describe_model(encoder_configuration(config, audio), prefix, training)
+    )
     ModelProvider.writeProbe(str(directory))
     return prefix
 

@@ -33,7 +33,9 @@ import tensorflow as tf
 
 from ..audio.features import mfcc
 from ..model.checkpoint import find_checkpoint, load_checkpoint
+from ..model.description import describe_model
 from ..model.encoder_config import EncoderConfig
+from ..model.encoder_folder import encoder_configuration
 from ..model.layers.ssl_encoder import EncoderNetwork
 from ..training import checkpointing
 from ..training.loop import LoopSettings, run_task
@@ -290,6 +292,17 @@ class MaskedPredictionTask:
 
     def validation_batches(self) -> None:
         return None
+
+    def describe(self, checkpoint: str, step: int) -> dict[str, Any]:
+        pretrainer = self.pretrainer
+        configuration = encoder_configuration(pretrainer.config, pretrainer.audio)
+        training = {
+            "command": "pretrain",
+            "iteration": self.index,
+            "units": self.units,
+            "step": step,
+        }
+        return describe_model(configuration, checkpoint, training)
 
 
 def pretrain(

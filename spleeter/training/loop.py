@@ -4,7 +4,8 @@ A :class:`TrainingTask` says what is trained: it builds the network, hands out b
 any step on, computes the losses of a batch, and may have a validation set. The loop owns
 everything else, the same for every task: the optimizer (:mod:`.optimizers`), mixed precision,
 the distribution strategy, TF1-format checkpoints (one at step 0 of a fresh run, every
-``save_checkpoints_steps``, at the end and on Ctrl-C), exact resume (weights, optimizer, random
+``save_checkpoints_steps``, at the end and on Ctrl-C), each described by the folder's
+``model.json``, exact resume (weights, optimizer, random
 states, position in the data), validation after a checkpoint once ``throttle_secs`` have passed
 (always at the end, as upstream's ``train_and_evaluate``), progress and TensorBoard summaries.
 """
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import SpleeterError
+from ..model.description import write_model_description
 from ..model.provider import ModelProvider
 from ..utils.logging import logger
 from . import checkpointing
@@ -55,6 +57,11 @@ class TrainingTask(Protocol):
 
     def validation_batches(self) -> Iterator[Any] | None:
         """The validation set's batches, or None without one."""
+        ...
+
+    def describe(self, checkpoint: str, step: int) -> dict[str, Any]:
+        """The model folder's ``model.json`` once ``checkpoint`` (step ``step``) is saved
+        (see :func:`spleeter.model.description.describe_model`)."""
         ...
 
 
@@ -155,7 +162,9 @@ class TrainingLoop:
         return 0
 
     def save(self, step: int) -> None:
+        """Write checkpoint ``step`` and describe the folder (``model.json``) as holding it."""
         prefix = checkpointing.save(self.settings.model_dir, self.model, self.optimizer, step)
+        write_model_description(self.settings.model_dir, self.task.describe(prefix, step))
         logger.info(f"Saved checkpoint {prefix}")
 
     # -- steps ---------------------------------------------------------------------------

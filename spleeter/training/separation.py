@@ -5,7 +5,9 @@ statistics; dropout active) and sums the per-instrument losses of ``loss_type``.
 from upstream's CSV datasets (:mod:`spleeter.dataset`), from any step on.
 """
 
+import os
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 import tensorflow as tf
@@ -14,6 +16,7 @@ from ..audio.adapter import AudioAdapter
 from ..dataset import training_stream, validation_stream
 from ..model import build_model, initialize_pretrained, model_type
 from ..model.checkpoint import find_checkpoint
+from ..model.description import describe_model
 from ..model.provider import ModelProvider
 from ..utils.logging import logger
 from . import checkpointing
@@ -70,6 +73,20 @@ class SeparationTask:
             return None
         stream = validation_stream(self.params, self.audio_adapter, self.data_path)
         return stream.batches(self.settings.batch_size, 0, len(stream))
+
+    def describe(self, checkpoint: str, step: int) -> dict[str, Any]:
+        training = {
+            "command": "train",
+            "step": step,
+            "max_steps": self.settings.max_steps,
+            "data": os.path.abspath(self.data_path),
+            "batch_size": self.settings.batch_size,
+            "seed": self.settings.random_seed,
+            "mixed_precision": self.settings.mixed_precision,
+            "init_from": self.settings.init_from,
+            "optimizer": asdict(optimizer_settings(self.params)),
+        }
+        return describe_model(self.params, checkpoint, training)
 
 
 def loop_settings(params: dict[str, Any], settings: TrainingSettings) -> LoopSettings:

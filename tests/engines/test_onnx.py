@@ -1,5 +1,6 @@
 """ONNX export and the ONNX Runtime engine: same samples as TensorFlow, clear device errors."""
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -65,7 +66,13 @@ def test_engines_agree_on_every_architecture(
     assert json.loads(metadata["spleeter.config"])["instrument_list"] == instruments
 
     reference = Separator(config, multiprocess=False, engine="tensorflow").separate(upstream_input)
-    onnx_separator = Separator(str(exported / "config.json"), multiprocess=False, engine="onnx")
+    # The export folder describes itself: no configuration file is needed to separate with it.
+    described = json.loads((exported / "model.json").read_text())
+    assert described["model_type"] == load_configuration(config)["model"]["type"]
+    assert described["sources"] == instruments and described["family"] == "mask"
+    onnx_bytes = (exported / "model.onnx").read_bytes()
+    assert described["exports"]["model.onnx"]["sha256"] == hashlib.sha256(onnx_bytes).hexdigest()
+    onnx_separator = Separator(str(exported), multiprocess=False, engine="onnx")
     ours = onnx_separator.separate(upstream_input)
     assert onnx_separator._engine.name == "onnxruntime"
     assert onnx_separator._engine.provider == "CPUExecutionProvider"

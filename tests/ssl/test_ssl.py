@@ -269,6 +269,17 @@ def test_pretrain_learns_and_writes_an_encoder(pretrained):
     }
     names = checkpoint_tensors(str(encoder_dir / "model.ckpt-30"))
     assert all(n.startswith("ssl_encoder/") or n == "global_step" for n in names)
+    # Every folder pretraining writes describes itself: an encoder, trained by masked prediction.
+    for folder, command in ((encoder_dir, "pretrain"), (encoder_dir / "iteration-2", "pretrain")):
+        model = json.loads((folder / "model.json").read_text())
+        assert (model["model_type"], model["family"], model["task"]) == (
+            "ssl.encoder",
+            None,
+            "masked_prediction",
+        )
+        assert model["training"]["command"] == command and model["training"]["iteration"] == 2
+        assert model["checkpoint"]["name"] == "model.ckpt-30"
+        assert model["configuration"]["model"]["params"]["dim"] == 16
     assert "ssl_encoder/layer_1/attention/q_proj/kernel" in names
     assert "5 chunks" in pretrained["output"]  # 5 WAV files found recursively, notes.txt not
 

@@ -6,6 +6,7 @@ another model directory, run in mixed precision and with a BLSTM, and refuse a b
 before any training starts. Configurations are tiny (T = F = 64, U-Net filters 4..32).
 """
 
+import hashlib
 import json
 import os
 import subprocess
@@ -122,6 +123,26 @@ def test_train(tmp_path, monkeypatch, n_channels):
     # The output layer keeps upstream's 2 channels; with a mono input the mask broadcasts.
     assert tensors["conv2d_6/kernel"].shape == (4, 4, 1, 2)
     assert int(tensors["global_step"]) == 10
+    # The folder describes itself (model.json), as of its latest checkpoint.
+    described = json.loads((model_dir / "model.json").read_text())
+    assert (described["format"], described["family"], described["task"]) == (
+        1,
+        "mask",
+        "separation",
+    )
+    assert described["model_type"] == "unet.unet"
+    assert described["sources"] == ["vocals", "other"]
+    assert described["signal"]["n_channels"] == n_channels and described["signal"]["T"] == 64
+    assert "model_dir" not in described["configuration"]
+    index = (model_dir / "model.ckpt-10.index").read_bytes()
+    assert described["checkpoint"] == {
+        "name": "model.ckpt-10",
+        "step": 10,
+        "fingerprint": hashlib.sha256(index).hexdigest(),
+    }
+    assert described["training"]["step"] == 10 and described["training"]["command"] == "train"
+    assert described["training"]["optimizer"]["name"] == "Adam"
+    assert described["versions"]["tensorflow"] and described["versions"]["spleeter"]
 
 
 def test_training_resumes_exactly(noise_data, tmp_path):
@@ -243,7 +264,12 @@ def test_training_learns_on_real_music(musdb_stems, tmp_path):
     # Measured: 0.04 dB, against -7.18 dB for the mixture and -1.85 dB for half of it.
     assert sdr(vocals, estimate) > sdr(vocals, mixture) + 5
     assert sdr(vocals, estimate) > sdr(vocals, 0.5 * mixture) + 1
-    result = run("separate", "-p", config, "-o", str(tmp_path / "out"), str(tmp_path / "mix.wav"))
+    # The trained folder alone (its model.json) separates the same, from Python and the CLI.
+    from_folder = Separator(str(model_dir), multiprocess=False).separate(mixture)["vocals"]
+    np.testing.assert_array_equal(from_folder, estimate)
+    result = run(
+        "separate", "-p", str(model_dir), "-o", str(tmp_path / "out"), str(tmp_path / "mix.wav")
+    )
     assert result.exit_code == 0, result.output
     written = soundfile.read(tmp_path / "out" / "mix" / "vocals.wav", dtype="float32")[0]
     np.testing.assert_allclose(written, estimate, atol=2e-4)
