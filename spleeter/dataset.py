@@ -31,6 +31,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,33 @@ def csv_columns(params: dict[str, Any]) -> list[str]:
     return [path_column(stem) for stem in stem_names(params)] + [DURATION_COLUMN]
 
 
+CSV_KEYS = ("train_csv", "validation_csv")
+"""The configuration keys naming dataset CSV files."""
+
+
+def resolve_csv_paths(params: dict[str, Any], data_path: str) -> dict[str, Any]:
+    """``params`` with relative CSV paths found: relative to the working directory when the
+    file is there (upstream's rule), else relative to the data directory ``-d`` (where a
+    rendered dataset keeps them), else a CSV bundled with spleeter of that name (MUSDB18's
+    track lists, ``musdb_train.csv`` ...). Missing files stay as given, for the dataset check
+    to report."""
+    from importlib import resources as importlib_resources
+
+    from . import resources
+
+    resolved = dict(params)
+    for key in CSV_KEYS:
+        path = params.get(key)
+        if not path or os.path.isabs(path) or os.path.isfile(path):
+            continue
+        bundled = Path(str(importlib_resources.files(resources) / path))
+        for candidate in (Path(data_path) / path, bundled):
+            if candidate.is_file():
+                resolved[key] = str(candidate)
+                break
+    return resolved
+
+
 def read_csv_rows(csv_path: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header and the non-empty rows of a CSV file, each with its line number.
 
@@ -108,7 +136,10 @@ def read_csv_rows(csv_path: str) -> tuple[list[str], list[tuple[int, dict[str, s
                 if any(values.values()):
                     rows.append((reader.line_num, values))
     except FileNotFoundError as error:
-        raise DatasetError(f"Dataset file {csv_path} not found") from error
+        raise DatasetError(
+            f"Dataset file {csv_path} not found (a relative path is looked for in the working "
+            "directory, then in the data directory -d)"
+        ) from error
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DatasetError(f"Dataset file {csv_path} cannot be read: {error}") from error
     return header, rows

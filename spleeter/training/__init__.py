@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import SpleeterError
 from ..audio.adapter import AudioAdapter
-from ..dataset import VALIDATION_CHUNK_DURATION, DatasetBuilder
+from ..dataset import VALIDATION_CHUNK_DURATION, DatasetBuilder, resolve_csv_paths
 from .checks import check_dataset
 from .settings import training_settings
 
@@ -46,6 +46,7 @@ def run_training(
     )
     if not os.path.isdir(data_path):
         raise SpleeterError(f"Data directory {data_path} does not exist")
+    params = resolve_csv_paths(params, data_path)
     builder_args = (params, audio_adapter, data_path)
     DatasetBuilder(*builder_args, chunk_duration=params.get("chunk_duration", 20.0))
     if params.get("validation_csv"):
