@@ -70,8 +70,8 @@ class Separator:
         if architecture(self._params).family is None:
             entry = architecture(self._params)
             raise SpleeterError(
-                f"Configuration {params_descriptor}: {entry.type} ({entry.description}) is not "
-                "a separator"
+                f"Configuration {params_descriptor}: {entry.type} ({entry.description}) does "
+                "not separate sources"
             )
         missing = [key for key in SEPARATION_KEYS if key not in self._params]
         if missing:

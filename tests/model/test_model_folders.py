@@ -121,4 +121,4 @@ def test_an_encoder_folder_is_not_taken_for_a_separator(tmp_path, mixture_wav):
     result = run("separate", "-p", str(folder), "-o", str(tmp_path / "out"), str(mixture_wav))
     assert result.exit_code == 1
     lines = error_lines(result.output)
-    assert len(lines) == 1 and "ssl.encoder" in lines[0] and "not a separator" in lines[0]
+    assert len(lines) == 1 and "ssl.encoder" in lines[0] and "does not separate sources" in lines[0]
