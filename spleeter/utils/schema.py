@@ -41,6 +41,10 @@ CHANNELS = (1, 2)
 """``n_channels`` values: training takes mono or stereo; separation needs stereo (checked when
 it runs, as upstream's separator always fed it stereo)."""
 
+MAX_EXPONENT = 10
+"""The largest ``separation_exponent``: a magnitude of a few thousand (a loud frame of 4096
+samples) to a higher power overflows the float32 ratio masks into NaN."""
+
 INT_LIMIT = 2**31 - 1
 """The largest size accepted (TensorFlow's shapes and indices are 32-bit integers)."""
 
@@ -172,7 +176,7 @@ class SeparationSettings(SignalSettings):
     """Everything separation reads: the signal settings, the masks, the model."""
 
     model_dir: Name
-    separation_exponent: Annotated[Number, Field(gt=0)]
+    separation_exponent: Annotated[Number, Field(gt=0, le=MAX_EXPONENT)]
     mask_extension: Annotated[str, BeforeValidator(lambda v: _choice(v, MASK_EXTENSIONS))]
     model: Annotated[ModelSettings, BeforeValidator(lambda v: _model(v))]
 
