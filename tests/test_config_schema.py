@@ -5,18 +5,16 @@ either refused cleanly by the schema or separates with finite output of the inpu
 """
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import soundfile
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_bad_input import run, snapshot
 
-from spleeter import SpleeterError
 from spleeter.model.checks import ConfigurationError, configuration_problems
 from spleeter.utils.configuration import embedded_configuration_names, load_configuration
 from spleeter.utils.schema import schema_problems
@@ -275,21 +273,26 @@ TINY = {
 }
 """A two-level U-Net (``T`` and ``F`` multiples of 4) small enough to separate in a blink."""
 
-ANYTHING = st.sampled_from([0, -1, 1, 2.5, NAN, INF, -INF, "16", None, True, [16], {}])
-SIZES = st.sampled_from([2, 3, 4, 8, 12, 16, 32, 64, 128, 129, 132, 256, 255, 512, 1024])
-MUTATIONS = {
-    "T": st.one_of(SIZES, ANYTHING),
-    "F": st.one_of(SIZES, ANYTHING),
-    "frame_step": st.one_of(SIZES, ANYTHING),
-    "frame_length": st.one_of(SIZES, ANYTHING),
-    "sample_rate": st.one_of(st.sampled_from([1, 8000, 16000, 44100]), ANYTHING),
-    "separation_exponent": st.one_of(st.sampled_from([0.5, 1, 2, 3.7, 10, 1e-3, 11, -2]), ANYTHING),
-    "instrument_list": st.one_of(
-        st.sampled_from([["a"], ["vocals", "other", "bass"], ["a", "a"], ["mix"], [""], []]),
-        ANYTHING,
-    ),
-    "mask_extension": st.one_of(st.sampled_from(["zeros", "average", "Zeros", ""]), ANYTHING),
+BAD = [0, -1, 2.5, NAN, INF, -INF, "16", None, True, [16], {}]
+PLAUSIBLE = {
+    "T": [4, 8, 12, 16, 32, 64, 6, 3],
+    "F": [4, 8, 32, 64, 128, 129, 132, 2],
+    "frame_step": [1, 16, 64, 128, 256, 257],
+    "frame_length": [64, 128, 255, 256, 512, 1024, 2, 3],
+    "sample_rate": [1, 8000, 16000, 44100],
+    "separation_exponent": [0.5, 1, 2, 3.7, 10, 1e-3, 11, -2],
+    "instrument_list": [["a"], ["vocals", "other", "bass"], ["a", "a"], ["mix"], [""], []],
+    "mask_extension": ["zeros", "average", "Zeros", ""],
 }
+"""Per key: values near the bundled ones (most usable, some just out of bounds), drawn twice
+as often as :data:`BAD` (values of the wrong type or sign)."""
+
+
+@st.composite
+def mutations(draw: Any) -> dict[str, Any]:
+    """One to three keys of :data:`TINY` changed."""
+    keys = draw(st.permutations(sorted(PLAUSIBLE)))[: draw(st.integers(1, 3))]
+    return {key: draw(st.sampled_from(PLAUSIBLE[key] * 2 + BAD)) for key in keys}
 
 
 @pytest.fixture(scope="module")
@@ -317,30 +320,29 @@ def tiny_models(tmp_path_factory):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    changes=st.fixed_dictionaries({}, optional=MUTATIONS),
+    changes=mutations(),
     samples=st.integers(1, 3000),
 )
 def test_any_configuration_separates_or_is_refused(tiny_models, tmp_path_factory, changes, samples):
     from spleeter.separator import Separator
 
     config = {**TINY, **changes}
-    directory = tmp_path_factory.mktemp("config")
-    path = directory / "config.json"
+    instruments = config["instrument_list"]
+    usable = isinstance(instruments, list) and all(isinstance(i, str) for i in instruments)
+    config["model_dir"] = tiny_models(instruments) if usable and instruments else "absent"
+    path = tmp_path_factory.mktemp("config") / "config.json"
     path.write_text(json.dumps(config))
-    if schema_problems({**config, "model_dir": "x"}) or configuration_problems(
-        {**config, "model_dir": "x"}
-    ):
-        with pytest.raises(SpleeterError) as caught:
-            Separator(str(path), multiprocess=False, engine="tensorflow")
-        lines = str(caught.value).splitlines()
+    try:
+        separator = Separator(str(path), multiprocess=False, engine="tensorflow")
+    except ConfigurationError as error:  # refused cleanly: one line per problem, nothing else
+        event("refused")
+        lines = str(error).splitlines()
         assert lines and all(line.startswith(f"Configuration {path}") for line in lines)
+        assert all(len(line) < 300 for line in lines)
         return
-    config["model_dir"] = tiny_models(config["instrument_list"])
-    path.write_text(json.dumps(config))
-    separator = Separator(str(path), multiprocess=False, engine="tensorflow")
+    event("separated")
     waveform = np.random.default_rng(samples).uniform(-0.5, 0.5, (samples, 2)).astype("float32")
     sources = separator.separate(waveform)
     assert list(sources) == config["instrument_list"]
     for stem in sources.values():
         assert stem.shape == (samples, 2) and np.isfinite(stem).all()
-    assert not math.isnan(float(np.sum([s.sum() for s in sources.values()])))

@@ -38,8 +38,8 @@ def configuration_problems(
 ) -> list[str]:
     """What keeps ``params`` from being used to ``purpose`` (``separate`` or ``train``): the
     schema's problems, then the architecture's (when ``model`` is well formed enough to name
-    one) about keys the schema let through. ``missing=False`` leaves absent keys to the caller (the training settings list them
-    with their command-line alternatives)."""
+    one) about keys the schema let through. ``missing=False`` leaves absent keys to the
+    caller (the training settings list them with their command-line alternatives)."""
     problems = schema_problems(params, purpose, missing=missing)
     if _model_is_readable(params.get("model")):
         refused = {problem.split(" ", 1)[0] for problem in problems}  # a key once is enough
