@@ -89,9 +89,9 @@ def user_errors() -> Iterator[None]:
 
 
 def log_error(error: SpleeterError) -> None:
-    """One ``ERROR:spleeter:`` line per line of the error (a configuration lists each problem
-    on its own line)."""
-    for line in str(error).splitlines() or [""]:
+    """Log an error: one ``ERROR:spleeter:`` record, or one per line of an error that has
+    ``lines`` (a configuration's problems, each on its own line)."""
+    for line in getattr(error, "lines", None) or [str(error)]:
         logger.error(line)
 
 

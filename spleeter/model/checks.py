@@ -23,14 +23,14 @@ class ConfigurationError(SpleeterError, ValueError):
     def __init__(self, descriptor: str, problems: list[str]) -> None:
         self.descriptor = descriptor
         self.problems = list(problems)
-        super().__init__(
-            "\n".join(
-                f"Configuration {descriptor} {problem}"
-                if problem.startswith("lacks ")
-                else f"Configuration {descriptor}: {problem}"
-                for problem in self.problems
-            )
-        )
+        self.lines = [
+            f"Configuration {descriptor} {problem}"
+            if problem.startswith("lacks ")
+            else f"Configuration {descriptor}: {problem}"
+            for problem in self.problems
+        ]
+        """The message's lines, one per problem (logged one record each)."""
+        super().__init__("\n".join(self.lines))
 
 
 def configuration_problems(
