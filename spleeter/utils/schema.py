@@ -102,6 +102,39 @@ def _kind(value: Any) -> dict[str, str]:
     return {"kind": f" (got {names.get(type(value), type(value).__name__)})"}
 
 
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise PydanticCustomError("list", "must be a list of names{kind}", _kind(value))
+    if not value:
+        raise PydanticCustomError("list", "must name at least one instrument")
+    return value
+
+
+def _model(value: Any) -> Any:
+    """``model``: an object (``null`` means the default U-Net, as the registry reads it)."""
+    return {} if value is None else _object(value)
+
+
+def _channels(value: Any) -> int:
+    value = _integer(value)
+    if value not in CHANNELS:
+        raise PydanticCustomError("channels", "must be 1 (mono) or 2 (stereo)")
+    return value
+
+
+def _mask_extension(value: Any) -> str:
+    return _choice(value, MASK_EXTENSIONS)
+
+
+def _choice(value: Any, choices: Iterable[str]) -> str:
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise PydanticCustomError(
+            "choice", "must be one of {choices}", {"choices": ", ".join(map(json.dumps, choices))}
+        )
+    return value
+
+
 Int = Annotated[int, BeforeValidator(_integer)]
 Number = Annotated[float, BeforeValidator(_number)]
 Name = Annotated[str, BeforeValidator(_string)]
@@ -123,16 +156,14 @@ class SignalSettings(_Strict):
     """The audio, the STFT and the network's input: what separation and training both read."""
 
     mix_name: Name
-    instrument_list: Annotated[list[Name], BeforeValidator(lambda v: _list(v))]
+    instrument_list: Annotated[list[Name], BeforeValidator(_list)]
     sample_rate: Annotated[Int, Field(gt=0)]
     frame_length: Annotated[Int, Field(ge=2)]
     frame_step: Annotated[Int, Field(gt=0)]
     T: Annotated[Int, Field(gt=0)]
     F: Annotated[Int, Field(gt=0)]
-    n_channels: Annotated[Int, BeforeValidator(lambda v: _channels(v))]
-    model: Annotated[ModelSettings, BeforeValidator(lambda v: _model(v))] = Field(
-        default_factory=ModelSettings
-    )
+    n_channels: Annotated[Int, BeforeValidator(_channels)]
+    model: Annotated[ModelSettings, BeforeValidator(_model)] = Field(default_factory=ModelSettings)
 
     @field_validator("instrument_list")
     @classmethod
@@ -177,37 +208,8 @@ class SeparationSettings(SignalSettings):
 
     model_dir: Name
     separation_exponent: Annotated[Number, Field(gt=0, le=MAX_EXPONENT)]
-    mask_extension: Annotated[str, BeforeValidator(lambda v: _choice(v, MASK_EXTENSIONS))]
-    model: Annotated[ModelSettings, BeforeValidator(lambda v: _model(v))]
-
-
-def _list(value: Any) -> list:
-    if not isinstance(value, list):
-        raise PydanticCustomError("list", "must be a list of names{kind}", _kind(value))
-    if not value:
-        raise PydanticCustomError("list", "must name at least one instrument")
-    return value
-
-
-def _model(value: Any) -> Any:
-    """``model``: an object (``null`` means the default U-Net, as the registry reads it)."""
-    return {} if value is None else _object(value)
-
-
-def _channels(value: Any) -> int:
-    value = _integer(value)
-    if value not in CHANNELS:
-        raise PydanticCustomError("channels", "must be 1 (mono) or 2 (stereo)")
-    return value
-
-
-def _choice(value: Any, choices: Iterable[str]) -> str:
-    choices = tuple(choices)
-    if not isinstance(value, str) or value not in choices:
-        raise PydanticCustomError(
-            "choice", "must be one of {choices}", {"choices": ", ".join(map(json.dumps, choices))}
-        )
-    return value
+    mask_extension: Annotated[str, BeforeValidator(_mask_extension)]
+    model: Annotated[ModelSettings, BeforeValidator(_model)]
 
 
 SCHEMAS: dict[str, type[SignalSettings]] = {
