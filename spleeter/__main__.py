@@ -79,12 +79,20 @@ spleeter: typer.Typer = typer.Typer(
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a :class:`SpleeterError` into one ``ERROR:spleeter:`` line and exit code 1."""
+    """Turn a :class:`SpleeterError` into ``ERROR:spleeter:`` lines (one per problem) and exit
+    code 1."""
     try:
         yield
     except SpleeterError as error:
-        logger.error(str(error))
+        log_error(error)
         raise typer.Exit(EXIT_USER_ERROR) from None
+
+
+def log_error(error: SpleeterError) -> None:
+    """Log an error: one ``ERROR:spleeter:`` record, or one per line of an error that has
+    ``lines`` (a configuration's problems, each on its own line)."""
+    for line in getattr(error, "lines", None) or [str(error)]:
+        logger.error(line)
 
 
 @spleeter.callback()
@@ -108,11 +116,11 @@ def train(
     configure_logger(verbose, quiet)
     with user_errors():
         from .audio.adapter import AudioAdapter
+        from .model.checks import checked_configuration
         from .training import run_training
-        from .utils.configuration import load_configuration
 
         audio_adapter = AudioAdapter.get(adapter)
-        params = load_configuration(params_filename)
+        params = checked_configuration(params_filename, "train")
         run_training(
             params,
             data,
@@ -297,7 +305,9 @@ def evaluate(
             raise typer.Exit(10) from None
     with user_errors():
         from .evaluation.pipeline import run_evaluation
+        from .model.checks import checked_configuration
 
+        checked_configuration(params_filename, "separate")
         check_writable_directory(output_path)
         return run_evaluation(
             params_filename,
@@ -328,11 +338,11 @@ def export(
 
         from .engines.onnx_export import ONNX_FILENAME, export_onnx, export_record
         from .model.checkpoint import find_checkpoint
+        from .model.checks import checked_configuration
         from .model.description import record_export
         from .model.provider import ModelProvider
-        from .utils.configuration import load_configuration
 
-        params = load_configuration(params_filename)
+        params = checked_configuration(params_filename, "separate")
         model_dir = ModelProvider.default().get(
             params["model_dir"], unpublished=params.get("model_unpublished")
         )
@@ -370,7 +380,7 @@ def entrypoint() -> None:
         try:
             spleeter()
         except SpleeterError as error:
-            logger.error(str(error))
+            log_error(error)
             sys.exit(exit_status(EXIT_USER_ERROR))
         except SystemExit as done:
             sys.exit(exit_status(done.code))

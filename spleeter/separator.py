@@ -26,17 +26,17 @@ from .audio.adapter import AudioAdapter
 from .audio.convertor import to_stereo
 from .audio.streams import ArrayReader, AudioReader, AudioWriter
 from .engines import Engine, create_engine
+from .model.checks import checked_configuration
 from .model.provider import ModelProvider
-from .model.registry import architecture, architecture_problems
 from .separation import separation_family
 from .separation.pipeline import DEFAULT_SEGMENT_BLOCKS, SeparationPipeline
 from .types import AudioDescriptor
-from .utils.configuration import SIGNAL_KEYS, load_configuration
+from .utils.configuration import SIGNAL_KEYS
 from .utils.logging import logger
 
 DEFAULT_FILENAME_FORMAT = "{filename}/{instrument}.{codec}"
 SEPARATION_KEYS = ("model_dir", *SIGNAL_KEYS, "separation_exponent", "mask_extension", "model")
-"""Configuration keys that separation reads."""
+"""Configuration keys that separation reads (their schema: :mod:`spleeter.utils.schema`)."""
 
 
 class Separator:
@@ -63,21 +63,7 @@ class Separator:
         engine: str = "auto",
         device: str = "auto",
     ) -> None:
-        self._params = load_configuration(params_descriptor)
-        problems = architecture_problems(self._params)
-        if problems:
-            raise SpleeterError(f"Configuration {params_descriptor}: " + "; ".join(problems))
-        if architecture(self._params).family is None:
-            entry = architecture(self._params)
-            raise SpleeterError(
-                f"Configuration {params_descriptor}: {entry.type} ({entry.description}) does "
-                "not separate sources"
-            )
-        missing = [key for key in SEPARATION_KEYS if key not in self._params]
-        if missing:
-            raise SpleeterError(
-                f"Configuration {params_descriptor} lacks {', '.join(missing)} (needed to separate)"
-            )
+        self._params = checked_configuration(params_descriptor, "separate")
         self._params_descriptor = params_descriptor
         self._sample_rate = self._params["sample_rate"]
         self._MWF = MWF

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import SpleeterError
+from ..utils.schema import MASK_EXTENSIONS
 
 EPSILON = 1e-10
 """Regulariser of the ratio masks (upstream's ``EstimatorSpecBuilder.EPSILON``)."""
-
-MASK_EXTENSIONS = ("zeros", "average")
 
 
 def ratio_masks(

@@ -3,7 +3,8 @@
 Upstream read these keys without defaults (a missing one ended in a ``KeyError``); here the
 ones a training run cannot do without are reported together, and the others have defaults:
 ``save_checkpoints_steps`` 1000, ``save_summary_steps`` 100, ``throttle_secs`` 600,
-``random_seed`` 0, ``batch_size`` 8.
+``random_seed`` 0, ``batch_size`` 8. The signal settings are checked against the schema
+shared with separation (:mod:`spleeter.utils.schema`); the training keys here.
 """
 
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from .. import SpleeterError
 from ..model.registry import architecture, architecture_problems, model_type
 from ..utils.configuration import SIGNAL_KEYS
+from ..utils.schema import schema_problems
 from ..utils.values import is_int
 from .optimizers import LR_DECAYS, OPTIMIZERS
 
@@ -101,18 +103,8 @@ def training_settings(
 
 
 def _value_problems(params: dict[str, Any]) -> list[str]:
-    problems = []
-    for key in (
-        "sample_rate",
-        "frame_length",
-        "frame_step",
-        "T",
-        "F",
-        "n_channels",
-        "batch_size",
-        "save_checkpoints_steps",
-        "save_summary_steps",
-    ):
+    problems = schema_problems(params, "train", missing=False)  # the signal settings
+    for key in ("batch_size", "save_checkpoints_steps", "save_summary_steps"):
         if not is_int(params[key]) or int(params[key]) <= 0:
             problems.append(f"{key} must be a positive integer (got {params[key]!r})")
     if not is_int(params["train_max_steps"]) or int(params["train_max_steps"]) < 0:
@@ -121,11 +113,6 @@ def _value_problems(params: dict[str, Any]) -> list[str]:
         )
     if not is_int(params["random_seed"]):
         problems.append(f"random_seed must be an integer (got {params['random_seed']!r})")
-    instruments = params["instrument_list"]
-    if not isinstance(instruments, list) or not instruments:
-        problems.append("instrument_list must be a non-empty list of names")
-    elif len(set(instruments)) != len(instruments) or params["mix_name"] in instruments:
-        problems.append("instrument_list and mix_name must be distinct names")
     problems += _optimizer_problems(params)
     loss_type = params.get("loss_type", LOSS_TYPES[0])
     if loss_type not in LOSS_TYPES:

@@ -68,15 +68,33 @@ def load_configuration(descriptor: str) -> dict[str, Any]:
 
 def _parse(text: str, descriptor: str) -> dict[str, Any]:
     try:
-        params = json.loads(text)
+        params = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise SpleeterError(
             f"Configuration {descriptor} is not valid JSON: {error.msg} "
             f"(line {error.lineno}, column {error.colno})"
         ) from error
+    except _DuplicateKeyError as error:
+        raise SpleeterError(f"Configuration {descriptor}: key {error} appears twice") from None
+    except RecursionError:
+        raise SpleeterError(f"Configuration {descriptor} is nested too deeply") from None
     if not isinstance(params, dict):
         raise SpleeterError(f"Configuration {descriptor} must be a JSON object")
     return params
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key appears twice (JSON readers keep one silently)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(json.dumps(key))
+        result[key] = value
+    return result
 
 
 def read_model_description(directory: str | Path) -> dict[str, Any]:
