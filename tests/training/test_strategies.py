@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train import checkpoint, noise_data, read_scalars, run, write_config  # noqa: F401
+from test_train import checkpoint, fake_dataset, read_scalars, run, write_config
 
 from spleeter.training.strategies import check_tf_config
 
@@ -35,11 +35,19 @@ for config, steps in zip(sys.argv[2::2], sys.argv[3::2]):
         sys.exit(f"exit status {result.exit_code}")
 """
 
-LOSS_TOLERANCE = 0.02
+
+@pytest.fixture(scope="module")
+def noise_data(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("noise")
+    return root, fake_dataset(root)
+
+
+LOSS_TOLERANCE = 5e-3
 """Relative difference allowed between the per-step losses of the default strategy and of
-two mirrored replicas on the same global batches. Not float rounding: batch norm normalises
-with the statistics of each replica's half batch (as Keras does; no synchronised batch norm),
-which changes the activations and hence the loss (measured: under 0.5 %)."""
+two mirrored replicas on the same global batches of 2. Not only float rounding: batch norm
+normalises with the statistics of each replica's own example (as Keras does; there is no
+synchronised batch norm), which changes the activations, the loss and the updates a little
+(measured: at most 0.05 % over the 10 steps; 10 times that is allowed)."""
 
 
 def files(directory: Path) -> list[str]:
@@ -58,7 +66,7 @@ def test_mirrored_on_two_cpu_devices_trains_resumes_and_matches_default(noise_da
     common = {
         "train_csv": str(csv),
         "validation_csv": None,
-        "batch_size": 4,
+        "batch_size": 2,
         "save_checkpoints_steps": 4,
         "save_summary_steps": 1,
     }
