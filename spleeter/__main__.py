@@ -53,11 +53,13 @@ from .options import (
     RecursiveOption,
     SchedulerOption,
     SkipExistingOption,
+    StrategyChoice,
     TrainingDataDirectoryOption,
     TrainingInitFromOption,
     TrainingMaxStepsOption,
     TrainingMixedPrecisionOption,
     TrainingSeedOption,
+    TrainingStrategyOption,
     VerboseOption,
     VersionOption,
     WorkersOption,
@@ -111,6 +113,7 @@ def train(
     init_from: str | None = TrainingInitFromOption,
     max_steps: int | None = TrainingMaxStepsOption,
     seed: int | None = TrainingSeedOption,
+    strategy: StrategyChoice = TrainingStrategyOption,
 ) -> None:
     """Train a source separation model (resumes from the latest checkpoint in model_dir)."""
     configure_logger(verbose, quiet)
@@ -131,6 +134,7 @@ def train(
             init_from=init_from,
             quiet=quiet,
             verbose=verbose,
+            strategy=str(strategy),
         )
 
 

@@ -5,6 +5,7 @@ upstream's did; every upstream command line keeps working.
 """
 
 import tempfile
+from enum import StrEnum
 from os.path import join
 
 import typer
@@ -202,6 +203,28 @@ TrainingInitFromOption: str | None = typer.Option(
 
 TrainingMaxStepsOption: int | None = typer.Option(
     None, "--max-steps", min=0, help="Train up to this global step (overrides train_max_steps)"
+)
+
+
+class StrategyChoice(StrEnum):
+    """What ``spleeter train --strategy`` distributes training with
+    (:mod:`spleeter.training.strategies`)."""
+
+    auto = "auto"
+    default = "default"
+    mirrored = "mirrored"
+    multiworker = "multiworker"
+
+
+TrainingStrategyOption: StrategyChoice = typer.Option(
+    StrategyChoice.auto,
+    "--strategy",
+    help=(
+        "tf.distribute strategy: auto (mirrored over several GPUs, else one device), default "
+        "(one device), mirrored (all GPUs, else all logical CPU devices), multiworker (the "
+        "machines of the TF_CONFIG environment variable; only the chief writes model_dir). "
+        "batch_size is the global batch, split across replicas"
+    ),
 )
 
 TrainingSeedOption: int | None = typer.Option(

@@ -4,9 +4,11 @@ Workers import them by dotted path (``--adapter cluster_adapters.KillingAdapter`
 tests directory is put on the workers' PYTHONPATH.
 """
 
+import multiprocessing
 import os
 from typing import Any
 
+from spleeter import SpleeterError
 from spleeter.audio.ffmpeg import FFMPEGProcessAudioAdapter
 
 KILL_MARKER = "SPLEETER_TEST_KILL_MARKER"
@@ -36,3 +38,23 @@ class KillingAdapter(FFMPEGProcessAudioAdapter):
     def open_writer(self, path: Any, *arguments: Any, **keywords: Any) -> Any:
         writer = super().open_writer(path, *arguments, **keywords)
         return _DyingWriter(writer) if "victim" in str(path) else writer
+
+
+BROKEN_MARKER = "SPLEETER_TEST_BROKEN_MARKER"
+"""Environment variable: the file the first worker to set up ``BrokenOnOneWorkerAdapter``
+creates, failing; the other workers find it and work."""
+
+
+class BrokenOnOneWorkerAdapter(FFMPEGProcessAudioAdapter):
+    """Cannot be set up on the first worker process that tries (as a worker without ffmpeg or
+    without the model's files would): that worker cannot load the model, the others can."""
+
+    def __init__(self, *arguments: Any, **keywords: Any) -> None:
+        super().__init__(*arguments, **keywords)
+        if multiprocessing.parent_process() is None:
+            return  # the driver (pytest), not a worker process
+        try:
+            os.close(os.open(os.environ[BROKEN_MARKER], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        raise SpleeterError("ffmpeg is broken on this worker (test)")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from cluster_adapters import KILL_MARKER
+from cluster_adapters import BROKEN_MARKER, KILL_MARKER
 from typer.testing import CliRunner
 
 from spleeter.__main__ import spleeter
@@ -215,6 +215,31 @@ def test_workers_that_cannot_load_the_model(tiny_4stems, catalogue, tmp_path):
     )
     assert errors[1] == "ERROR:spleeter:no worker could load the model: nothing was separated"
     assert not output.exists() or list(output.rglob("*")) == []
+
+
+def test_one_of_two_workers_cannot_load_the_model(
+    tiny_4stems, catalogue, reference, tmp_path, monkeypatch
+):
+    """One line for the broken worker, the whole catalogue separated by the other, exit 1."""
+    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.setenv(BROKEN_MARKER, str(tmp_path / "broken"))
+    output = tmp_path / "out"
+    result = run(
+        "separate", "-p", tiny_4stems, "--workers", "2", "-o", str(output), str(catalogue),
+        "--adapter", "cluster_adapters.BrokenOnOneWorkerAdapter",
+    )  # fmt: skip
+    errors = error_lines(result)
+    assert len(errors) == 1, result.output
+    assert errors[0].startswith("ERROR:spleeter:worker tcp://")
+    assert "cannot load the model: ffmpeg is broken on this worker (test)" in errors[0]
+    assert_equal_to(reference, output, ["a", "b", "victim"])
+    rows = manifest_rows(output)
+    assert {row["state"] for row in rows.values()} == {"done"}
+    assert len({row["worker"] for row in rows.values()}) == 1
+    summary = "Separated 3 file(s), skipped 0, failed 0, 1 worker(s) could not load the model"
+    assert summary in result.stdout
+    assert result.exit_code == 1  # something failed: a worker
 
 
 def test_unknown_cluster_engine(tiny_4stems, catalogue, tmp_path):

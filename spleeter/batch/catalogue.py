@@ -25,7 +25,8 @@ def separate_catalogue(
     address: str | None = None,
     show_progress: bool = True,
 ) -> int:
-    """Separate ``files`` with ``job`` on a cluster; return how many failed.
+    """Separate ``files`` with ``job`` on a cluster; return how many failed (files, and
+    workers that could not load the model: the others separated their share).
 
     ``workers`` local worker processes are started, or the cluster at ``address`` is used. A
     re-run skips inputs done with the same settings (``.spleeter-manifest.sqlite`` in the
@@ -43,7 +44,7 @@ def separate_catalogue(
         for file in files
     }
     collisions, files = _without_collisions(outputs)
-    failures = 0
+    failures = broken = 0
     os.makedirs(job.output_path, exist_ok=True)
     settings = job.settings()
     start = time.perf_counter()
@@ -54,7 +55,7 @@ def separate_catalogue(
         _remove_temporaries(outputs, todo)  # left by workers killed in an earlier run
         if todo:
             with open_backend(backend, job, workers, address) as cluster:
-                _drop_broken_workers(cluster)
+                broken = _drop_broken_workers(cluster)
                 for file in todo:
                     manifest.start(file, settings)
                 failures += _run(cluster, todo, manifest, show_progress)
@@ -62,11 +63,12 @@ def separate_catalogue(
     elapsed = time.perf_counter() - start
     done = len(todo) - failures
     rate = f", {60 * done / elapsed:.1f} files/min" if done else ""
+    workers = f", {broken} worker(s) could not load the model" if broken else ""
     logger.info(
         f"Separated {done} file(s), skipped {len(files) - len(todo)}, failed "
-        f"{failures + collisions} in {elapsed:.1f} s{rate} (manifest: {manifest.path})"
+        f"{failures + collisions}{workers} in {elapsed:.1f} s{rate} (manifest: {manifest.path})"
     )
-    return failures + collisions
+    return failures + collisions + broken
 
 
 def _without_collisions(outputs: dict[str, dict[str, str]]) -> tuple[int, list[str]]:
@@ -86,8 +88,9 @@ def _without_collisions(outputs: dict[str, dict[str, str]]) -> tuple[int, list[s
     return len(outputs) - len(kept), kept
 
 
-def _drop_broken_workers(cluster) -> None:  # noqa: ANN001 (a Backend)
-    """Report workers that could not load the model and take them out; fail if none can."""
+def _drop_broken_workers(cluster) -> int:  # noqa: ANN001 (a Backend)
+    """Report workers that could not load the model and take them out; fail if none can.
+    Return how many could not."""
     errors = cluster.worker_errors()
     broken = {worker: error for worker, error in errors.items() if error}
     for worker, error in broken.items():
@@ -95,6 +98,7 @@ def _drop_broken_workers(cluster) -> None:  # noqa: ANN001 (a Backend)
     if len(broken) == len(errors):
         raise SpleeterError("no worker could load the model: nothing was separated")
     cluster.retire(list(broken))
+    return len(broken)
 
 
 def _run(cluster, todo: list[str], manifest: Manifest, show_progress: bool) -> int:  # noqa: ANN001

@@ -4,8 +4,9 @@
 the dataset (before TensorFlow is even imported, so that a bad dataset fails in seconds), then
 trains with :mod:`spleeter.training.loop`. Modules: ``settings`` (configuration keys),
 ``checks`` (dataset check), ``objectives`` (losses), ``optimizers``, ``checkpointing``
-(TF1-format save/resume), ``progress`` and ``summaries`` (reporting), ``loop`` (the one
-training loop, shared by every task) and ``separation`` (the supervised separation task).
+(TF1-format save/resume), ``strategies`` (``--strategy``: the ``tf.distribute`` strategy),
+``progress`` and ``summaries`` (reporting), ``loop`` (the one training loop, shared by every
+task) and ``separation`` (the supervised separation task).
 """
 
 import os
@@ -16,6 +17,8 @@ from ..audio.adapter import AudioAdapter
 from ..dataset import VALIDATION_CHUNK_DURATION, DatasetBuilder, resolve_csv_paths
 from .checks import check_dataset
 from .settings import training_settings
+from .strategies import check as check_strategy
+from .strategies import make_strategy
 
 
 def run_training(
@@ -33,10 +36,17 @@ def run_training(
 ) -> int:
     """Check the configuration and the dataset, then train; return the final step.
 
+    ``strategy`` is a ``--strategy`` name (``auto``, ``default``, ``mirrored``,
+    ``multiworker``: see :mod:`.strategies`), a ``tf.distribute`` strategy, or None (``auto``).
+
     Raises:
-        SpleeterError: unusable configuration or dataset (every bad row listed), unreadable
-            checkpoint, or an ``--init-from`` model that does not fit the configuration.
+        SpleeterError: an unknown strategy or, for ``multiworker``, a missing or malformed
+            ``TF_CONFIG`` (before anything else); unusable configuration or dataset (every bad
+            row listed), unreadable checkpoint, or an ``--init-from`` model that does not fit
+            the configuration.
     """
+    if isinstance(strategy, str):
+        check_strategy(strategy)
     settings, params = training_settings(
         params,
         max_steps=max_steps,
@@ -57,6 +67,8 @@ def run_training(
     import_tensorflow()
     from .separation import train
 
+    if isinstance(strategy, str):
+        strategy = make_strategy(strategy)
     return train(params, settings, audio_adapter, data_path, quiet, verbose, strategy)
 
 

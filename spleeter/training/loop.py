@@ -10,6 +10,7 @@ states, position in the data), validation after a checkpoint once ``throttle_sec
 (always at the end, as upstream's ``train_and_evaluate``), progress and TensorBoard summaries.
 """
 
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from ..utils.logging import logger
 from . import checkpointing
 from .optimizers import OptimizerSettings, build_optimizer
 from .progress import Progress
+from .strategies import agree_on_start, is_chief, select_strategy
 from .summaries import Summaries
 
 
@@ -81,17 +83,6 @@ class LoopSettings:
     progress_label: str = "Training"
 
 
-def select_strategy() -> Any:
-    """``MirroredStrategy`` over all GPUs when there are several, else the default strategy."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        strategy = tf.distribute.MirroredStrategy()
-        logger.info(f"Training with MirroredStrategy on {len(gpus)} GPUs")
-        return strategy
-    logger.info(f"Training on {'GPU ' + gpus[0].name if gpus else 'the CPU'} (default strategy)")
-    return tf.distribute.get_strategy()
-
-
 @contextmanager
 def precision_policy(mixed: bool) -> Iterator[None]:
     """Build and train under Keras' ``mixed_float16`` policy (restored afterwards)."""
@@ -129,6 +120,10 @@ class TrainingLoop:
                 f"Training with {type(strategy).__name__} "
                 f"({strategy.num_replicas_in_sync} replica(s))"
             )
+        self.chief = is_chief(self.strategy)
+        """Whether this process writes the run's files (all but a multi-worker run's other
+        workers, which write theirs into a scratch directory deleted afterwards)."""
+        self._scratch = None if self.chief else tempfile.TemporaryDirectory(prefix="spleeter-")
         replicas = self.strategy.num_replicas_in_sync
         if settings.batch_size < replicas:
             raise SpleeterError(
@@ -153,8 +148,11 @@ class TrainingLoop:
         """Resume from ``model_dir``'s latest checkpoint, else initialise the task's weights
         and write step 0; return the step to start from."""
         prefix = checkpointing.latest_checkpoint(self.settings.model_dir)
+        step = -1
         if prefix is not None:
             step = checkpointing.restore(prefix, self.model, self.optimizer)
+        agree_on_start(self.strategy, step)
+        if prefix is not None:
             logger.info(f"Resuming from {prefix} (step {step})")
             return step
         self.task.initialize(self.model)
@@ -163,9 +161,18 @@ class TrainingLoop:
 
     def save(self, step: int) -> None:
         """Write checkpoint ``step`` and describe the folder (``model.json``) as holding it."""
+        if self._scratch is not None:
+            self._save_on_worker(step)
+            return
         prefix = checkpointing.save(self.settings.model_dir, self.model, self.optimizer, step)
         write_model_description(self.settings.model_dir, self.task.describe(prefix, step))
         logger.info(f"Saved checkpoint {prefix}")
+
+    def _save_on_worker(self, step: int) -> None:
+        """A multi-worker run's worker other than the chief saves as the chief does (the same
+        reads of the variables, whatever the strategy needs for them) into its scratch
+        directory: only the chief's checkpoints are the run's."""
+        checkpointing.save(self._scratch.name, self.model, self.optimizer, step)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -238,7 +245,8 @@ class TrainingLoop:
         parameters = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
         if step >= settings.max_steps:
             logger.info(f"{settings.model_dir} is already trained to step {step}: nothing to do")
-            ModelProvider.writeProbe(settings.model_dir)
+            if self.chief:
+                ModelProvider.writeProbe(settings.model_dir)
             return step
         logger.info(
             f"{self.task.description} ({parameters:,} parameters) from step {step} to "
@@ -246,7 +254,9 @@ class TrainingLoop:
         )
         batches = self.task.batches(step)
         summaries = Summaries(
-            settings.model_dir, settings.save_summary_steps, self.task.has_validation
+            settings.model_dir if self._scratch is None else self._scratch.name,
+            settings.save_summary_steps,
+            self.task.has_validation,
         )
         progress = Progress(
             step, settings.max_steps, self.quiet, self.verbose, settings.progress_label
@@ -266,7 +276,8 @@ class TrainingLoop:
                     if step % settings.save_checkpoints_steps == 0 or step == settings.max_steps:
                         self.save(step)
                         saved = step
-                        if step == settings.max_steps or self._validation_due():
+                        due = step == settings.max_steps or self._validation_due()
+                        if due and self.chief:
                             validation = self.validate(step)
                             if validation is not None:
                                 summaries.validation(step, validation)
@@ -281,7 +292,8 @@ class TrainingLoop:
                 close()
             progress.close()
             summaries.close()
-        ModelProvider.writeProbe(settings.model_dir)
+        if self.chief:
+            ModelProvider.writeProbe(settings.model_dir)
         logger.info(f"{self.task.description} done ({progress.rate(step):.3g} steps/s)")
         return step
 
