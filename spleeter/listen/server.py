@@ -155,6 +155,7 @@ def create_app(folder: str | Path, store: Store | None = None):
             {
                 "listener": listener.name,
                 "attribute": manifest.attribute,
+                "sample_rate": manifest.sample_rate,
                 "position": listener.position,
                 "total": len(trials),
                 "done": listener.done,
