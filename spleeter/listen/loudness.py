@@ -6,7 +6,7 @@ DEFAULT_TARGET_LUFS: float = -23.0
 """EBU R 128's programme loudness; the target every signal of a trial is matched to."""
 
 PEAK_CEILING: float = 0.98
-"""Largest sample magnitude allowed after matching (16-bit files must not clip)."""
+"""Largest sample magnitude allowed after matching (integer PCM files must not clip)."""
 
 
 def integrated_loudness(signal: np.ndarray, sample_rate: int) -> float:

@@ -2,7 +2,7 @@
 
 For every track and stem: the loudest excerpt of the reference (about 10 s), the same samples of
 each system, the hidden reference and the two low-pass anchors, all matched to one BS.1770
-loudness, written as 16-bit WAV files under opaque names, and described in ``manifest.json``.
+loudness, written as 24-bit WAV files under opaque names, and described in ``manifest.json``.
 The first item is also the training trial (its own files and ids; its grades are discarded).
 """
 
@@ -79,7 +79,7 @@ def _write(folder: Path, relative: str, signal: np.ndarray, rate: int) -> str:
 
     path = folder / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), signal, rate, subtype="PCM_16")
+    soundfile.write(str(path), signal, rate, subtype="PCM_24")
     return relative
 
 
@@ -179,8 +179,9 @@ def prepare_test(
             signals: dict[str, tuple[str, np.ndarray]] = {
                 HIDDEN_REFERENCE: ("reference", reference)
             }
-            for spec in ANCHORS:
-                signals[spec.name] = ("anchor", lowpass(reference, spec, rate))
+            for spec in ANCHORS:  # filtered over the whole track: no edge at the cut
+                anchor = lowpass(reference_full, spec, rate)[start : start + length]
+                signals[spec.name] = ("anchor", anchor)
             for name, signal in system_full.items():
                 signals[name] = ("system", signal[start : start + length])
             ids = [f"t{number:02d}"] + (["training"] if number == 1 else [])
