@@ -4,18 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-RATE = 44100
-TRACK = "Falcon 69"
-STEMS = ("vocals", "drums")
-
-
-def write(path: Path, signal: np.ndarray, rate: int = RATE) -> Path:
-    import soundfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), signal, rate, subtype="FLOAT")
-    return path
+from listenkit import RATE, STEMS, TRACK, write
 
 
 @pytest.fixture(scope="session")

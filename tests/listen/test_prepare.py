@@ -7,13 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import RATE, STEMS, TRACK, write
+from listenkit import RATE, STEMS, TRACK, write
 from typer.testing import CliRunner
 
 from spleeter import SpleeterError
 from spleeter.__main__ import spleeter
-from spleeter.listen.anchors import ANCHORS, LOWER_ANCHOR, MID_ANCHOR, design_lowpass
-from spleeter.listen.anchors import response_db, spec_violations
+from spleeter.listen.anchors import (
+    ANCHORS,
+    LOWER_ANCHOR,
+    MID_ANCHOR,
+    design_lowpass,
+    response_db,
+    spec_violations,
+)
 from spleeter.listen.loudness import integrated_loudness
 from spleeter.listen.manifest import load_manifest
 from spleeter.listen.prepare import parse_systems, prepare_test
