@@ -284,7 +284,11 @@ async function decode(url) {
 async function loadTrial() {
   const s = state.session;
   if (state.index >= s.total) {
-    if (state.player) state.player.stop();
+    if (state.player) {
+      state.player.onchange = null;
+      state.player.stop();
+      state.player = null;
+    }
     show("done");
     updateProgress();
     $("progress-text").textContent = "All trials done";
@@ -371,6 +375,7 @@ function select(id) {
 
 function missing() {
   const trial = state.session.trials[state.index];
+  if (!trial) return "All trials are done.";
   const unheard = trial.conditions.filter((c) => !state.heard.has(c.id)).length;
   if (unheard) return `Listen to every signal (${unheard} not heard yet).`;
   if (!Object.values(state.ratings).some((v) => v === 100))
