@@ -11,6 +11,7 @@ from listenkit import RATE, STEMS, TRACK, write
 def listen_sources(tmp_path_factory: pytest.TempPathFactory, musdb_stems) -> dict:
     """A reference folder and two "systems" in MUSDB layout: the true stem plus noise
     (``noisy``) and the true stem low-passed at 2 kHz (``dull``)."""
+    pytest.importorskip("pyloudnorm", reason="the 'listen' extra is not installed")
     from scipy.signal import butter, sosfilt
 
     root = tmp_path_factory.mktemp("listen_sources")

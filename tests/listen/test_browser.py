@@ -28,6 +28,7 @@ def grade(name: str, trial_id: str) -> int:
 
 @pytest.fixture
 def browser():
+    pytest.importorskip("uvicorn", reason="the 'listen' extra is not installed")
     playwright_api = pytest.importorskip("playwright.sync_api")
     executable = shutil.which("chromium")
     if executable is None:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from spleeter.listen import DATABASE_NAME
 from spleeter.listen.manifest import load_manifest
 from spleeter.listen.server import MAX_BODY_BYTES, create_app
 from spleeter.listen.store import Store
+
+TestClient = pytest.importorskip("starlette.testclient").TestClient
 
 
 def snapshot(folder: Path) -> tuple:
