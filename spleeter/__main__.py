@@ -365,6 +365,15 @@ def export(
         logger.info(f"ONNX model written to {target}")
 
 
+def _add_listen() -> None:
+    from .listen.cli import listen
+
+    spleeter.add_typer(listen, name="listen")
+
+
+_add_listen()
+
+
 def check_writable_directory(path: str) -> None:
     """Fail early, naming ``path``, if output cannot be written there (before any work)."""
     from .outputs import probe_output_directory
