@@ -142,12 +142,13 @@ def _checkpoint_step(index_file: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
-def load_checkpoint(model: Any, prefix: str) -> list[str]:
+def load_checkpoint(model: Any, prefix: str, optional: tuple[str, ...] = ()) -> list[str]:
     """Assign every variable of a Keras ``model`` from the upstream checkpoint at ``prefix``.
 
     The variables of layers Keras pruned from the model (the U-Net's dead deepest batch norm)
-    are restored too when the checkpoint has them. Returns the checkpoint names that were not
-    used (``global_step``, optimizer slots...).
+    are restored too when the checkpoint has them. Variables whose checkpoint names start with
+    one of ``optional`` may be absent (they keep their values). Returns the checkpoint names
+    that were not used (``global_step``, optimizer slots...).
 
     Raises:
         SpleeterError: a variable is missing from the checkpoint or has another shape; the
@@ -166,7 +167,8 @@ def load_checkpoint(model: Any, prefix: str) -> list[str]:
     for variable in sorted(model.weights, key=lambda v: _natural_key(v.path)):
         mapping = variable_mapping(variable.path)
         if mapping.checkpoint_name not in available:
-            missing.append(mapping.checkpoint_name)
+            if not (optional and mapping.checkpoint_name.startswith(optional)):
+                missing.append(mapping.checkpoint_name)
             continue
         value = mapping.to_keras(_read_tensor(reader, mapping.checkpoint_name, prefix))
         if tuple(value.shape) != tuple(variable.shape):

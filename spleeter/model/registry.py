@@ -101,6 +101,10 @@ class Architecture:
     """The names of the sources the network estimates."""
     problems: Callable[[dict[str, Any]], list[str]] = field(default=lambda params: [])
     """What is wrong with the configuration's ``model.params`` for it (empty: usable)."""
+    initialised_apart: tuple[str, ...] = ()
+    """Checkpoint name prefixes of variables it initialises itself (a pretrained encoder,
+    zero-initialised fusion): an ``--init-from`` checkpoint may lack them (a plain U-Net's
+    does)."""
     description: str = ""
 
     def build_function(self) -> Callable[..., dict]:
@@ -139,6 +143,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             frame_multiple=_unet_multiple,
             bin_multiple=_unet_multiple,
             problems=_fusion_problems,
+            initialised_apart=("ssl_",),
             description="the U-Net conditioned on a self-supervised encoder's features",
         ),
         Architecture(

@@ -187,6 +187,7 @@ def restore(prefix: str, model: Any, optimizer: Any) -> int:
     return step
 
 
-def initialize(prefix: str, model: Any) -> None:
-    """Load only the weights of a checkpoint (fine-tuning from another model directory)."""
-    load_checkpoint(model, prefix)
+def initialize(prefix: str, model: Any, optional: tuple[str, ...] = ()) -> None:
+    """Load only the weights of a checkpoint (fine-tuning from another model directory); the
+    variables named with an ``optional`` prefix may be absent from it."""
+    load_checkpoint(model, prefix, optional)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from ..audio.adapter import AudioAdapter
 from ..dataset import training_stream, validation_stream
-from ..model import build_model, initialize_pretrained, model_type
+from ..model import architecture, build_model, initialize_pretrained, model_type
 from ..model.checkpoint import find_checkpoint
 from ..model.description import describe_model
 from ..model.provider import ModelProvider
@@ -55,7 +55,7 @@ class SeparationTask:
             logger.info(f"Initialised {description}")
         if self.settings.init_from:
             source = find_checkpoint(ModelProvider.default().get(self.settings.init_from))
-            checkpointing.initialize(source, model)
+            checkpointing.initialize(source, model, architecture(self.params).initialised_apart)
             logger.info(f"Initialised the weights from {source}")
 
     def batches(self, step: int) -> Iterator[Any]:

@@ -609,3 +609,44 @@ def test_pretrain_in_mixed_precision(tmp_path, audio_dir):
     assert "loss_scale/current_loss_scale" in tensors
     assert tensors["ssl_encoder/layer_0/attention/q_proj/kernel"].dtype == np.float32
     assert np.isfinite(scalars(tmp_path / "encoder" / "iteration-1", "loss")).all()
+
+
+def test_residual_fusion_starts_as_the_unet_it_is_initialised_from(
+    pretrained, separation_data, tmp_path, musdb_stems
+):
+    """``fusion_style: residual``: a trained U-Net initialises the fused model (--init-from),
+    whose output at step 0 is that U-Net's exactly (zero-initialised fusion); training then
+    moves the fusion layers."""
+    from spleeter.model.checkpoint import find_checkpoint
+    from spleeter.separator import Separator
+
+    unet = tiny_config(tmp_path / "unet")
+    unet["model"] = {"type": "unet.unet", "params": {"conv_n_filters": TINY_FILTERS}}
+    unet["model"]["params"] |= {"conv_activation": "ELU", "deconv_activation": "ELU"}
+    unet["train_csv"] = str(separation_data / "train.csv")
+    unet_path = write_json(tmp_path / "unet.json", unet)
+    result = run("train", "-p", unet_path, "-d", str(separation_data), "-q")
+    assert result.exit_code == 0, result.output
+
+    fused = tiny_config(tmp_path / "fused", fusion_style="residual")
+    fused["model"]["params"]["encoder_dir"] = str(pretrained["root"] / "encoder")
+    fused["train_csv"] = str(separation_data / "train.csv")
+    fused_path = write_json(tmp_path / "fused.json", fused)
+    common = ("-p", fused_path, "-d", str(separation_data), "--init-from", unet["model_dir"])
+    result = run("train", *common, "--max-steps", "0", "-q")
+    assert result.exit_code == 0, result.output
+
+    waveform = musdb_stems["mixture"][: SAMPLE_RATE * 3]
+    ours = Separator(fused["model_dir"], multiprocess=False, engine="tensorflow")
+    reference = Separator(unet_path, multiprocess=False, engine="tensorflow").separate(waveform)
+    at_start = ours.separate(waveform)
+    for name, samples in reference.items():
+        assert np.abs(samples).max() > 1e-2
+        assert np.abs(at_start[name] - samples).max() <= 1e-6, name
+
+    result = run("train", *common, "--max-steps", "3", "-q")
+    assert result.exit_code == 0, result.output
+    start = checkpoint_tensors(str(Path(fused["model_dir"]) / "model.ckpt-0"))
+    end = checkpoint_tensors(find_checkpoint(fused["model_dir"]))
+    for name in ("ssl_input_residual/kernel", "ssl_bottleneck_residual/kernel"):
+        assert not start[name].any() and np.abs(end[name]).max() > 0, name

@@ -25,7 +25,8 @@ upstream one plus the ``ssl_*`` variables. Params (``model.params``): the U-Net'
 (``conv_activation``, ``deconv_activation``, ``conv_n_filters``), ``encoder`` (architecture,
 :class:`~spleeter.ssl.config.EncoderConfig`), ``encoder_dir`` (pretrained encoder loaded on a
 fresh ``spleeter train``), ``encoder_trainable`` (default false), ``feature_layer`` (default:
-the last), ``fusion`` (default ``both``), ``input_channels`` (4), ``bottleneck_channels`` (32).
+the last), ``fusion`` (default ``both``), ``input_channels`` (4), ``bottleneck_channels`` (32),
+``fusion_style`` (``concat``, the default, or ``residual``: see :data:`FUSION_STYLES`).
 """
 
 from collections.abc import Iterable
@@ -39,10 +40,14 @@ from ...audio.features import encoder_mel_matrix
 from ..encoder_config import EncoderConfig
 from ..layers.ssl_encoder import EncoderNetwork, LogMel
 from . import LayerNames
-from .unet import apply_unet, time_reduction
+from .unet import apply_unet, conv_filters, time_reduction
 
 FUSIONS = ("input", "bottleneck", "both")
 DEFAULT_FUSION = "both"
+FUSION_STYLES = ("concat", "residual")
+"""``concat``: features concatenated as extra channels (the first design); ``residual``:
+added through zero-initialised layers, so that the network is exactly the U-Net until
+training moves them, and a trained U-Net's checkpoint initialises it (``--init-from``)."""
 DEFAULT_INPUT_CHANNELS = 4
 DEFAULT_BOTTLENECK_CHANNELS = 32
 
@@ -99,10 +104,21 @@ def fusion_settings(params: dict[str, Any]) -> tuple[str, int, int]:
     return fusion, channels[0], channels[1]
 
 
+def fusion_style(params: dict[str, Any]) -> str:
+    style = str(params.get("fusion_style", "concat"))
+    if style not in FUSION_STYLES:
+        raise SpleeterError(
+            f"Unknown fusion_style {style!r} (expected one of {', '.join(FUSION_STYLES)})"
+        )
+    return style
+
+
 def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, Any]) -> dict:
     """The fused separator's outputs ``{"<instrument>_spectrogram": magnitude estimate}``."""
     config = EncoderConfig.from_params(params.get("encoder"))
     fusion, input_channels, bottleneck_channels = fusion_settings(params)
+    residual = fusion_style(params) == "residual"
+    filters = conv_filters(params)
     n_bins = int(input_tensor.shape[2])
     layer = params.get("feature_layer")
     layer = config.layers if layer is None else int(layer)
@@ -125,16 +141,23 @@ def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, 
         )(features)
     names = LayerNames()
     outputs = {}
+    bins = -(-n_bins // reduction)
     for instrument in instruments:
-        extra = None
+        extra = first_level = None
         if fusion in ("input", "both"):
             projected = keras.layers.Dense(
                 config.n_mels * input_channels, name=names("ssl_projection")
             )(features)
             extra = spread(projected)
+            if residual:
+                first_level = _input_residual(extra, filters[0], names)
+                extra = None
         bottleneck = None
         if pooled is not None:
-            bottleneck = _bottleneck(pooled, bottleneck_channels, -(-n_bins // reduction), names)
+            if residual:
+                bottleneck = _bottleneck_residual(pooled, filters[-1], bins, names)
+            else:
+                bottleneck = _bottleneck(pooled, bottleneck_channels, bins, names)
         outputs[f"{instrument}_spectrogram"] = apply_unet(
             input_tensor,
             f"{instrument}_spectrogram",
@@ -142,8 +165,44 @@ def build_ssl_unet(input_tensor: Any, instruments: list[str], params: dict[str, 
             names=names,
             extra_inputs=extra,
             bottleneck=bottleneck,
+            first_level=first_level,
         )
     return outputs
+
+
+def _input_residual(extra: Any, n_filters: int, names: Any) -> Any:
+    """The hook adding the spread features, through a zero-initialised convolution shaped like
+    the U-Net's first one, to that convolution's output."""
+    convolution = keras.layers.Conv2D(
+        n_filters,
+        (5, 5),
+        strides=(2, 2),
+        padding="same",
+        use_bias=False,
+        kernel_initializer="zeros",
+        name=names("ssl_input_residual"),
+    )
+
+    def fuse(convolved: Any) -> Any:
+        return keras.layers.Add()([convolved, convolution(extra)])
+
+    return fuse
+
+
+def _bottleneck_residual(pooled: Any, n_filters: int, bins: int, names: Any) -> Any:
+    """The hook adding pooled features, projected by a zero-initialised layer to the deepest
+    convolution's channels and broadcast over frequency, to that convolution's output."""
+    projection = keras.layers.Dense(
+        n_filters,
+        use_bias=False,
+        kernel_initializer="zeros",
+        name=names("ssl_bottleneck_residual"),
+    )
+
+    def fuse(deepest: Any) -> Any:
+        return keras.layers.Add()([deepest, FrequencyBroadcast(bins)(projection(pooled))])
+
+    return fuse
 
 
 def _bottleneck(pooled: Any, channels: int, bins: int, names: Any) -> Any:

@@ -65,6 +65,7 @@ def apply_unet(
     names: LayerNames | None = None,
     extra_inputs: Any = None,
     bottleneck: Callable[[Any], Any] | None = None,
+    first_level: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Build one instrument's U-Net on ``input_tensor`` ``(batch, T, F, C)``.
 
@@ -75,7 +76,8 @@ def apply_unet(
     Conditioning (used by ``ssl_unet``; upstream's U-Net has neither): ``extra_inputs``
     ``(batch, T, F, k)`` are concatenated to the input channels of the first convolution (the
     mask still multiplies ``input_tensor``); ``bottleneck`` maps the deepest convolution's
-    output to what the decoder starts from.
+    output to what the decoder starts from; ``first_level`` maps the first convolution's
+    output (before its batch norm and skip connection) to what the encoder continues from.
     """
     params = params or {}
     names = names or LayerNames()
@@ -111,6 +113,8 @@ def apply_unet(
         x = keras.layers.Concatenate(axis=-1)([input_tensor, extra_inputs])
     for level, n_filters in enumerate(filters):
         convolved = conv(n_filters)(x)
+        if level == 0 and first_level is not None:
+            convolved = first_level(convolved)
         normalised = _batch_norm(names)(convolved)
         if level < len(filters) - 1:
             skips.append(convolved)
