@@ -37,6 +37,7 @@ from .options import (
     EvaluationJobsOption,
     EvaluationMetricsOption,
     EvaluationPlotsOption,
+    ExportForceOption,
     ExportOutputOption,
     FilenameFormatOption,
     ModelParametersOption,
@@ -77,6 +78,67 @@ spleeter: typer.Typer = typer.Typer(
     help="Music source separation: split a song into vocals, drums, bass, piano and other.",
 )
 """The command-line application."""
+
+
+def _plain_flags_in_help() -> None:
+    """Show plain flags (``--mwf``, ``--quiet``) without a ``<bool>`` value in ``--help``:
+    they take none."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_spleeter_flags", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx):  # type: ignore[no-untyped-def]
+        if self.is_flag and not self.count:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._spleeter_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_plain_flags_in_help()
+
+config: typer.Typer = typer.Typer(
+    no_args_is_help=True, help="Bundled model configurations: list them, print one."
+)
+spleeter.add_typer(config, name="config")
+
+
+@config.command("list")
+def config_list() -> None:
+    """Print the names usable as -p spleeter:NAME."""
+    from .utils.configuration import embedded_configuration_names
+
+    for name in embedded_configuration_names():
+        typer.echo(f"spleeter:{name}")
+
+
+@config.command("show", no_args_is_help=True)
+def config_show(
+    descriptor: str = typer.Argument(
+        ..., help="spleeter:NAME, a JSON file or a model folder (its model.json)"
+    ),
+) -> None:
+    """Print a configuration as JSON, to start a custom one from:
+    spleeter config show spleeter:4stems > my.json"""
+    with user_errors():
+        import json
+
+        from .utils.configuration import EMBEDDED_CONFIGURATION_PREFIX, load_configuration
+
+        params = load_configuration(descriptor)  # checks it exists and parses
+        if descriptor.startswith(EMBEDDED_CONFIGURATION_PREFIX):
+            from importlib import resources as importlib_resources
+
+            from . import resources
+
+            name = descriptor[len(EMBEDDED_CONFIGURATION_PREFIX) :]
+            text = (importlib_resources.files(resources) / f"{name}.json").read_text("utf-8")
+            typer.echo(text, nl=not text.endswith("\n"))
+            return
+        typer.echo(json.dumps(params, indent=2))
 
 
 @contextmanager
@@ -292,21 +354,8 @@ def evaluate(
     )
     configure_logger(verbose, quiet)
     choice = MetricsChoice(metrics)
-    if choice is not MetricsChoice.fast:
-        try:
-            import musdb  # noqa: F401
-            import museval  # noqa: F401
-        except ImportError:
-            logger.error("Extra dependencies musdb and museval not found")
-            logger.error("Please install musdb and museval first, abort")
-            raise typer.Exit(10) from None
-    if choice is not MetricsChoice.museval:
-        try:
-            import fast_bss_eval  # noqa: F401
-        except ImportError:
-            logger.error("Extra dependency fast_bss_eval not found")
-            logger.error("Please install fast-bss-eval first, abort")
-            raise typer.Exit(10) from None
+    if not check_evaluation_extra(choice, plots):
+        raise typer.Exit(10)
     with user_errors():
         from .evaluation.pipeline import run_evaluation
         from .model.checks import checked_configuration
@@ -331,16 +380,25 @@ def export(
     params_filename: str = ModelParametersOption,
     output_path: str | None = ExportOutputOption,
     opset: int = OpsetOption,
+    force: bool = ExportForceOption,
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
-    """Export a model's network to ONNX, for ONNX Runtime (--engine onnx / auto)."""
+    """Export a model's network to ONNX, for ONNX Runtime (--engine onnx / auto).
+
+    An export that is current (same network, weights and opset, intact) is kept: --force redoes
+    it."""
     configure_logger(verbose, quiet)
     with user_errors():
         import json
         from pathlib import Path
 
-        from .engines.onnx_export import ONNX_FILENAME, export_onnx, export_record
+        from .engines.onnx_export import (
+            ONNX_FILENAME,
+            export_is_current,
+            export_onnx,
+            export_record,
+        )
         from .model.checkpoint import find_checkpoint
         from .model.checks import checked_configuration
         from .model.description import record_export
@@ -356,6 +414,12 @@ def export(
         else:
             check_writable_directory(output_path)
             directory = Path(output_path).resolve()
+        if not force and export_is_current(params, checkpoint, directory / ONNX_FILENAME, opset):
+            logger.info(
+                f"{directory / ONNX_FILENAME} is current (same network, weights and opset): "
+                "not converting again (--force redoes it)"
+            )
+            return
         target = export_onnx(params, model_dir, directory / ONNX_FILENAME, opset)
         record_export(directory, params, checkpoint, target, export_record(target), model_dir)
         if output_path is not None:
@@ -372,6 +436,32 @@ def _add_listen() -> None:
 
 
 _add_listen()
+
+
+def check_evaluation_extra(choice: MetricsChoice, plots: bool) -> bool:
+    """Name every missing package of the evaluation extra in one line, before any work:
+    an error (False) when the metrics need them, a warning when only the plots do."""
+    from .utils.extras import EXTRA_PACKAGES, install_hint, missing_modules
+
+    needed = ["musdb", "museval"] if choice is not MetricsChoice.fast else []
+    if choice is not MetricsChoice.museval:
+        needed.append("fast_bss_eval")
+    missing = missing_modules(needed)
+    no_plots = plots and missing_modules(["matplotlib"])
+    names = EXTRA_PACKAGES["evaluation"]
+    if missing:
+        listed = ", ".join(names[module] for module in missing + (["matplotlib"] * bool(no_plots)))
+        logger.error(
+            f"spleeter evaluate --metrics {choice} needs the evaluation extra, missing: "
+            f"{listed}; install it with {install_hint('evaluation')}"
+        )
+        return False
+    if no_plots:
+        logger.warning(
+            "matplotlib (evaluation extra) is not installed: no plots (--no-plots silences "
+            f"this); install it with {install_hint('evaluation')}"
+        )
+    return True
 
 
 def check_writable_directory(path: str) -> None:

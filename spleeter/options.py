@@ -138,6 +138,10 @@ ExportOutputOption: str | None = typer.Option(
     ),
 )
 
+ExportForceOption: bool = typer.Option(
+    False, "--force", help="Convert again even when the export is current"
+)
+
 OpsetOption: int = typer.Option(17, "--opset", min=17, help="ONNX opset version (>= 17)")
 
 VerboseOption: bool = typer.Option(False, "--verbose", help="Show debug logs")
