@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import typer
 
 from . import SpleeterError
-from .audio import Codec
+from .audio import ClipMode, Codec
 from .evaluation import (  # noqa: F401 (upstream's names, importable from here)
     EVALUATION_AUDIO_DIRECTORY,
     EVALUATION_INSTRUMENTS,
@@ -21,7 +21,7 @@ from .evaluation import (  # noqa: F401 (upstream's names, importable from here)
     EVALUATION_SPLIT,
     MetricsChoice,
 )
-from .options import (
+from .options import (  # issue 17: output choice, encoding, test-time augmentation
     AudioAdapterOption,
     AudioBitrateOption,
     AudioCodecOption,
@@ -30,6 +30,7 @@ from .options import (
     AudioInputOption,
     AudioOffsetOption,
     AudioOutputOption,
+    ClipModeOption,
     ClusterOption,
     DeviceOption,
     EngineOption,
@@ -40,10 +41,14 @@ from .options import (
     ExportForceOption,
     ExportOutputOption,
     FilenameFormatOption,
+    Float32Option,
+    Int24Option,
     ModelParametersOption,
     MUSDBDirectoryOption,
     MWFOption,
     OpsetOption,
+    OutputSampleRateOption,
+    OverlapOption,
     PretrainCsvOption,
     PretrainDataOption,
     PretrainExportOption,
@@ -53,7 +58,9 @@ from .options import (
     QuietOption,
     RecursiveOption,
     SchedulerOption,
+    ShiftsOption,
     SkipExistingOption,
+    StemsOption,
     StrategyChoice,
     TrainingDataDirectoryOption,
     TrainingInitFromOption,
@@ -61,6 +68,7 @@ from .options import (
     TrainingMixedPrecisionOption,
     TrainingSeedOption,
     TrainingStrategyOption,
+    TwoStemsOption,
     VerboseOption,
     VersionOption,
     WorkersOption,
@@ -262,6 +270,16 @@ def separate(
     workers: int | None = WorkersOption,
     scheduler: str | None = SchedulerOption,
     cluster: str | None = ClusterOption,
+    # issue 17: output choice, encoding, test-time augmentation
+    stems: str | None = StemsOption,
+    two_stems: str | None = TwoStemsOption,
+    int24: bool = Int24Option,
+    float32: bool = Float32Option,
+    sample_rate: int | None = OutputSampleRateOption,
+    clip_mode: ClipMode = ClipModeOption,
+    shifts: int = ShiftsOption,
+    overlap: float = OverlapOption,
+    # end of issue 17's options
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -279,12 +297,31 @@ def separate(
         if duration is not None and duration <= 0:
             raise SpleeterError(f"--duration must be > 0 (got {duration})")
         from .audio.adapter import AudioAdapter
+        from .audio.encoding import OutputFormat, SampleFormat
         from .batch import separate_files
         from .inputs import expand_inputs
+        from .separation.selection import StemSelection
+        from .separation.shifts import grid_count
         from .separator import Separator
 
+        if int24 and float32:
+            raise SpleeterError("--int24 and --float32 cannot be combined: choose one")
+        sample_format = SampleFormat.int24 if int24 else SampleFormat.float32 if float32 else None
+        output_format = OutputFormat(sample_format, sample_rate, ClipMode(clip_mode))
+        output_format.check(codec)
+        selection = StemSelection.of(stems, two_stems)
+        grid_count(overlap)
         audio_adapter = AudioAdapter.get(adapter)
-        separator = Separator(params_filename, MWF=mwf, engine=engine, device=device)
+        separator = Separator(
+            params_filename,
+            MWF=mwf,
+            engine=engine,
+            device=device,
+            shifts=shifts,
+            overlap=overlap,
+        )
+        if separator.instruments:
+            selection.outputs(separator.instruments)  # an unknown name fails before any work
         check_writable_directory(output_path)
         inputs, problems = expand_inputs(files, recursive)
         for problem in problems:
@@ -304,6 +341,13 @@ def separate(
                 adapter=adapter,
                 offset=offset,
                 duration=duration,
+                stems=selection.stems,
+                two_stems=selection.two_stems,
+                sample_format=None if sample_format is None else str(sample_format),
+                sample_rate=sample_rate,
+                clip_mode=str(clip_mode),
+                shifts=shifts,
+                overlap=overlap,
             )
             failures = len(problems) + separate_catalogue(
                 job, inputs, cluster or "dask", workers, scheduler, show_progress=not quiet
@@ -323,6 +367,8 @@ def separate(
             duration=duration,
             skip_existing=skip_existing,
             show_progress=not quiet,
+            selection=selection,
+            output_format=output_format,
         )
         if failures:
             raise typer.Exit(EXIT_USER_ERROR)
