@@ -476,7 +476,7 @@ def test_cli_evaluate_errors(tmp_path, monkeypatch):
     (line,) = absent.stderr.splitlines()  # one line, every missing package, before any work
     assert line.startswith(
         "ERROR:spleeter:spleeter evaluate --metrics museval needs the evaluation extra, "
-        "missing: museval; install it with pip install \".[evaluation]\""
+        'missing: museval; install it with pip install ".[evaluation]"'
     )
     monkeypatch.setitem(__import__("sys").modules, "fast_bss_eval", None)
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
