@@ -9,7 +9,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import struct
 import subprocess
 import sys
@@ -392,8 +391,13 @@ def test_shifts_reach_cluster_jobs_and_keep_old_manifests_valid():
     assert str(shifted.output_format().sample_format) == "int24"
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-def test_readme_points_to_this_project_not_pypi():
-    readme = (ROOT / "README.md").read_text()
-    assert "spleeter[gpu]" not in readme and "'spleeter[" not in readme
-    assert "git clone" in readme
+def test_install_hints_name_this_project():
+    """PyPI's "spleeter" is upstream: no hint, in the README, the docs or an error, installs it."""
+    from spleeter.utils.extras import install_hint
+
+    texts = [(ROOT / "README.md").read_text()]
+    texts += [path.read_text() for path in (ROOT / "docs").glob("*.md")]
+    for text in texts:
+        assert "pip install 'spleeter[" not in text and 'pip install "spleeter[' not in text
+    assert "git clone" in texts[0]
+    assert install_hint("gpu").startswith('pip install ".[gpu]" in this project')
