@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import typer
 
 from . import SpleeterError
-from .audio import Codec
+from .audio import ClipMode, Codec
 from .evaluation import (  # noqa: F401 (upstream's names, importable from here)
     EVALUATION_AUDIO_DIRECTORY,
     EVALUATION_INSTRUMENTS,
@@ -21,7 +21,7 @@ from .evaluation import (  # noqa: F401 (upstream's names, importable from here)
     EVALUATION_SPLIT,
     MetricsChoice,
 )
-from .options import (
+from .options import (  # issue 17: output choice, encoding, test-time augmentation
     AudioAdapterOption,
     AudioBitrateOption,
     AudioCodecOption,
@@ -30,6 +30,7 @@ from .options import (
     AudioInputOption,
     AudioOffsetOption,
     AudioOutputOption,
+    ClipModeOption,
     ClusterOption,
     DeviceOption,
     EngineOption,
@@ -37,12 +38,17 @@ from .options import (
     EvaluationJobsOption,
     EvaluationMetricsOption,
     EvaluationPlotsOption,
+    ExportForceOption,
     ExportOutputOption,
     FilenameFormatOption,
+    Float32Option,
+    Int24Option,
     ModelParametersOption,
     MUSDBDirectoryOption,
     MWFOption,
     OpsetOption,
+    OutputSampleRateOption,
+    OverlapOption,
     PretrainCsvOption,
     PretrainDataOption,
     PretrainExportOption,
@@ -52,7 +58,9 @@ from .options import (
     QuietOption,
     RecursiveOption,
     SchedulerOption,
+    ShiftsOption,
     SkipExistingOption,
+    StemsOption,
     StrategyChoice,
     TrainingDataDirectoryOption,
     TrainingInitFromOption,
@@ -60,6 +68,7 @@ from .options import (
     TrainingMixedPrecisionOption,
     TrainingSeedOption,
     TrainingStrategyOption,
+    TwoStemsOption,
     VerboseOption,
     VersionOption,
     WorkersOption,
@@ -77,6 +86,67 @@ spleeter: typer.Typer = typer.Typer(
     help="Music source separation: split a song into vocals, drums, bass, piano and other.",
 )
 """The command-line application."""
+
+
+def _plain_flags_in_help() -> None:
+    """Show plain flags (``--mwf``, ``--quiet``) without a ``<bool>`` value in ``--help``:
+    they take none."""
+    from typer.core import TyperOption
+
+    if getattr(TyperOption.display_type_rich, "_spleeter_flags", False):
+        return
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx):  # type: ignore[no-untyped-def]
+        if self.is_flag and not self.count:
+            return None
+        return original(self, ctx)
+
+    display_type_rich._spleeter_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_plain_flags_in_help()
+
+config: typer.Typer = typer.Typer(
+    no_args_is_help=True, help="Bundled model configurations: list them, print one."
+)
+spleeter.add_typer(config, name="config")
+
+
+@config.command("list")
+def config_list() -> None:
+    """Print the names usable as -p spleeter:NAME."""
+    from .utils.configuration import embedded_configuration_names
+
+    for name in embedded_configuration_names():
+        typer.echo(f"spleeter:{name}")
+
+
+@config.command("show", no_args_is_help=True)
+def config_show(
+    descriptor: str = typer.Argument(
+        ..., help="spleeter:NAME, a JSON file or a model folder (its model.json)"
+    ),
+) -> None:
+    """Print a configuration as JSON, to start a custom one from:
+    spleeter config show spleeter:4stems > my.json"""
+    with user_errors():
+        import json
+
+        from .utils.configuration import EMBEDDED_CONFIGURATION_PREFIX, load_configuration
+
+        params = load_configuration(descriptor)  # checks it exists and parses
+        if descriptor.startswith(EMBEDDED_CONFIGURATION_PREFIX):
+            from importlib import resources as importlib_resources
+
+            from . import resources
+
+            name = descriptor[len(EMBEDDED_CONFIGURATION_PREFIX) :]
+            text = (importlib_resources.files(resources) / f"{name}.json").read_text("utf-8")
+            typer.echo(text, nl=not text.endswith("\n"))
+            return
+        typer.echo(json.dumps(params, indent=2))
 
 
 @contextmanager
@@ -200,6 +270,16 @@ def separate(
     workers: int | None = WorkersOption,
     scheduler: str | None = SchedulerOption,
     cluster: str | None = ClusterOption,
+    # issue 17: output choice, encoding, test-time augmentation
+    stems: str | None = StemsOption,
+    two_stems: str | None = TwoStemsOption,
+    int24: bool = Int24Option,
+    float32: bool = Float32Option,
+    sample_rate: int | None = OutputSampleRateOption,
+    clip_mode: ClipMode = ClipModeOption,
+    shifts: int = ShiftsOption,
+    overlap: float = OverlapOption,
+    # end of issue 17's options
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -217,12 +297,31 @@ def separate(
         if duration is not None and duration <= 0:
             raise SpleeterError(f"--duration must be > 0 (got {duration})")
         from .audio.adapter import AudioAdapter
+        from .audio.encoding import OutputFormat, SampleFormat
         from .batch import separate_files
         from .inputs import expand_inputs
+        from .separation.selection import StemSelection
+        from .separation.shifts import grid_count
         from .separator import Separator
 
+        if int24 and float32:
+            raise SpleeterError("--int24 and --float32 cannot be combined: choose one")
+        sample_format = SampleFormat.int24 if int24 else SampleFormat.float32 if float32 else None
+        output_format = OutputFormat(sample_format, sample_rate, ClipMode(clip_mode))
+        output_format.check(codec)
+        selection = StemSelection.of(stems, two_stems)
+        grid_count(overlap)
         audio_adapter = AudioAdapter.get(adapter)
-        separator = Separator(params_filename, MWF=mwf, engine=engine, device=device)
+        separator = Separator(
+            params_filename,
+            MWF=mwf,
+            engine=engine,
+            device=device,
+            shifts=shifts,
+            overlap=overlap,
+        )
+        if separator.instruments:
+            selection.outputs(separator.instruments)  # an unknown name fails before any work
         check_writable_directory(output_path)
         inputs, problems = expand_inputs(files, recursive)
         for problem in problems:
@@ -242,6 +341,13 @@ def separate(
                 adapter=adapter,
                 offset=offset,
                 duration=duration,
+                stems=selection.stems,
+                two_stems=selection.two_stems,
+                sample_format=None if sample_format is None else str(sample_format),
+                sample_rate=sample_rate,
+                clip_mode=str(clip_mode),
+                shifts=shifts,
+                overlap=overlap,
             )
             failures = len(problems) + separate_catalogue(
                 job, inputs, cluster or "dask", workers, scheduler, show_progress=not quiet
@@ -261,6 +367,8 @@ def separate(
             duration=duration,
             skip_existing=skip_existing,
             show_progress=not quiet,
+            selection=selection,
+            output_format=output_format,
         )
         if failures:
             raise typer.Exit(EXIT_USER_ERROR)
@@ -292,21 +400,8 @@ def evaluate(
     )
     configure_logger(verbose, quiet)
     choice = MetricsChoice(metrics)
-    if choice is not MetricsChoice.fast:
-        try:
-            import musdb  # noqa: F401
-            import museval  # noqa: F401
-        except ImportError:
-            logger.error("Extra dependencies musdb and museval not found")
-            logger.error("Please install musdb and museval first, abort")
-            raise typer.Exit(10) from None
-    if choice is not MetricsChoice.museval:
-        try:
-            import fast_bss_eval  # noqa: F401
-        except ImportError:
-            logger.error("Extra dependency fast_bss_eval not found")
-            logger.error("Please install fast-bss-eval first, abort")
-            raise typer.Exit(10) from None
+    if not check_evaluation_extra(choice, plots):
+        raise typer.Exit(10)
     with user_errors():
         from .evaluation.pipeline import run_evaluation
         from .model.checks import checked_configuration
@@ -331,16 +426,25 @@ def export(
     params_filename: str = ModelParametersOption,
     output_path: str | None = ExportOutputOption,
     opset: int = OpsetOption,
+    force: bool = ExportForceOption,
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
-    """Export a model's network to ONNX, for ONNX Runtime (--engine onnx / auto)."""
+    """Export a model's network to ONNX, for ONNX Runtime (--engine onnx / auto).
+
+    An export that is current (same network, weights and opset, intact) is kept: --force redoes
+    it."""
     configure_logger(verbose, quiet)
     with user_errors():
         import json
         from pathlib import Path
 
-        from .engines.onnx_export import ONNX_FILENAME, export_onnx, export_record
+        from .engines.onnx_export import (
+            ONNX_FILENAME,
+            export_is_current,
+            export_onnx,
+            export_record,
+        )
         from .model.checkpoint import find_checkpoint
         from .model.checks import checked_configuration
         from .model.description import record_export
@@ -356,6 +460,12 @@ def export(
         else:
             check_writable_directory(output_path)
             directory = Path(output_path).resolve()
+        if not force and export_is_current(params, checkpoint, directory / ONNX_FILENAME, opset):
+            logger.info(
+                f"{directory / ONNX_FILENAME} is current (same network, weights and opset): "
+                "not converting again (--force redoes it)"
+            )
+            return
         target = export_onnx(params, model_dir, directory / ONNX_FILENAME, opset)
         record_export(directory, params, checkpoint, target, export_record(target), model_dir)
         if output_path is not None:
@@ -372,6 +482,32 @@ def _add_listen() -> None:
 
 
 _add_listen()
+
+
+def check_evaluation_extra(choice: MetricsChoice, plots: bool) -> bool:
+    """Name every missing package of the evaluation extra in one line, before any work:
+    an error (False) when the metrics need them, a warning when only the plots do."""
+    from .utils.extras import EXTRA_PACKAGES, install_hint, missing_modules
+
+    needed = ["musdb", "museval"] if choice is not MetricsChoice.fast else []
+    if choice is not MetricsChoice.museval:
+        needed.append("fast_bss_eval")
+    missing = missing_modules(needed)
+    no_plots = plots and missing_modules(["matplotlib"])
+    names = EXTRA_PACKAGES["evaluation"]
+    if missing:
+        listed = ", ".join(names[module] for module in missing + (["matplotlib"] * bool(no_plots)))
+        logger.error(
+            f"spleeter evaluate --metrics {choice} needs the evaluation extra, missing: "
+            f"{listed}; install it with {install_hint('evaluation')}"
+        )
+        return False
+    if no_plots:
+        logger.warning(
+            "matplotlib (evaluation extra) is not installed: no plots (--no-plots silences "
+            f"this); install it with {install_hint('evaluation')}"
+        )
+    return True
 
 
 def check_writable_directory(path: str) -> None:

@@ -10,7 +10,7 @@ from os.path import join
 
 import typer
 
-from .audio import Codec
+from .audio import ClipMode, Codec
 from .evaluation import MetricsChoice
 
 DEFAULT_ADAPTER = "spleeter.audio.ffmpeg.FFMPEGProcessAudioAdapter"
@@ -136,6 +136,10 @@ ExportOutputOption: str | None = typer.Option(
         "Directory to write model.onnx and config.json into (default: model.onnx next to the "
         "checkpoint, where --engine auto finds it)"
     ),
+)
+
+ExportForceOption: bool = typer.Option(
+    False, "--force", help="Convert again even when the export is current"
 )
 
 OpsetOption: int = typer.Option(17, "--opset", min=17, help="ONNX opset version (>= 17)")
@@ -278,4 +282,62 @@ PretrainExportOption: bool = typer.Option(
     False,
     "--export",
     help="Also write encoder.onnx (the encoder alone, for ONNX Runtime) into encoder_dir",
+)
+
+# Output choice, encoding and test-time augmentation of spleeter separate (issue 17).
+
+StemsOption: str | None = typer.Option(
+    None,
+    "--stems",
+    help="Write only these sources, comma-separated (e.g. vocals,drums; default: all)",
+)
+
+TwoStemsOption: str | None = typer.Option(
+    None,
+    "--two-stems",
+    help="Write this source and no_<source>, the sum of all the others (as Demucs)",
+)
+
+Int24Option: bool = typer.Option(
+    False, "--int24", help="Write 24-bit WAV (or FLAC) instead of 16-bit"
+)
+
+Float32Option: bool = typer.Option(
+    False, "--float32", help="Write 32-bit float WAV instead of 16-bit"
+)
+
+OutputSampleRateOption: int | None = typer.Option(
+    None,
+    "--sample-rate",
+    help="Sample rate of the written files in Hz (default: the model's, 44100)",
+)
+
+ClipModeOption: ClipMode = typer.Option(
+    ClipMode.clamp,
+    "--clip-mode",
+    help=(
+        "Samples past full scale: clamp (clip them, as upstream's 16-bit output did; a warning "
+        "counts them), rescale (scale the stem down to fit, as Demucs) or none"
+    ),
+)
+
+ShiftsOption: int = typer.Option(
+    1,
+    "--shifts",
+    min=1,
+    help=(
+        "Average this many separations of the input shifted at random by up to 0.5 s "
+        "(test-time augmentation; costs N times the time; 1: none)"
+    ),
+)
+
+OverlapOption: float = typer.Option(
+    0.0,
+    "--overlap",
+    min=0.0,
+    max=0.95,
+    help=(
+        "Also separate with the network's blocks of T frames moved and crossfade them: "
+        "ceil(1/(1-overlap)) block grids, each one more separation (0: upstream's one grid)"
+    ),
 )

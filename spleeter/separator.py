@@ -24,12 +24,15 @@ from . import SpleeterError
 from .audio import Codec
 from .audio.adapter import AudioAdapter
 from .audio.convertor import to_stereo
+from .audio.encoding import ClippingWriter, OutputFormat
 from .audio.streams import ArrayReader, AudioReader, AudioWriter
 from .engines import Engine, create_engine
 from .model.checks import checked_configuration
 from .model.provider import ModelProvider
 from .separation import separation_family
 from .separation.pipeline import DEFAULT_SEGMENT_BLOCKS, SeparationPipeline
+from .separation.selection import StemSelection
+from .separation.shifts import AveragedPipeline
 from .types import AudioDescriptor
 from .utils.configuration import SIGNAL_KEYS
 from .utils.logging import logger
@@ -52,6 +55,10 @@ class Separator:
         engine: ``tensorflow``, ``onnx`` (ONNX Runtime; exports the model once if needed) or
             ``auto`` (ONNX Runtime when the model has an ONNX export, else TensorFlow).
         device: ``cpu``, ``cuda`` (an error where it cannot run) or ``auto``.
+        shifts: average this many separations of the input delayed at random by up to 0.5 s
+            (Demucs' ``--shifts``; 1: one plain separation, as upstream).
+        overlap: also separate with the ``T``-frame block grid moved, crossfading the grids
+            (``ceil(1 / (1 - overlap))`` of them; 0: upstream's single grid).
     """
 
     def __init__(
@@ -62,6 +69,9 @@ class Separator:
         segment_blocks: int | None = DEFAULT_SEGMENT_BLOCKS,
         engine: str = "auto",
         device: str = "auto",
+        *,
+        shifts: int = 1,
+        overlap: float = 0.0,
     ) -> None:
         self._params = checked_configuration(params_descriptor, "separate")
         self._params_descriptor = params_descriptor
@@ -71,7 +81,11 @@ class Separator:
         self._engine: Engine | None = None
         self._engine_choice = (engine, device)
         self._family = separation_family(self._params, self._get_engine, mwf=MWF)
-        self._pipeline = SeparationPipeline(self._params, self._family, segment_blocks)
+        self._pipeline: SeparationPipeline | AveragedPipeline = SeparationPipeline(
+            self._params, self._family, segment_blocks
+        )
+        if shifts != 1 or overlap:
+            self._pipeline = AveragedPipeline(self._pipeline, self.sample_rate, shifts, overlap)
         self._pool: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) if multiprocess else None
         )
@@ -102,23 +116,34 @@ class Separator:
             self._engine = create_engine(self._params, model_dir, *self._engine_choice)
         return self._engine
 
-    def separate(self, waveform: np.ndarray, audio_descriptor: str | None = "") -> dict:
+    def separate(
+        self,
+        waveform: np.ndarray,
+        audio_descriptor: str | None = "",
+        *,
+        stems: list[str] | None = None,
+        two_stems: str | None = None,
+    ) -> dict:
         """Separate a waveform ``(n_samples, n_channels)`` sampled at the configuration's rate.
 
         Mono input is duplicated to stereo and only the first two of more channels are used.
+        ``stems`` keeps only those sources; ``two_stems="vocals"`` gives ``vocals`` and
+        ``no_vocals`` (the sum of the other sources).
 
         Returns:
             ``{instrument: float32 array (n_samples, 2)}`` in the configuration's order.
         """
         waveform = _as_waveform(waveform, audio_descriptor)
         self._check_channels()
+        selection = StemSelection.of(stems, two_stems)
 
         def reread() -> Callable[[int], np.ndarray]:
             return ArrayReader(waveform, self.sample_rate).read
 
         separation = self._pipeline.run(reread(), reread)
-        pieces: dict[str, list[np.ndarray]] = {name: [] for name in separation.sources}
-        for separated in separation.pieces:
+        outputs = selection.outputs(separation.sources)
+        pieces: dict[str, list[np.ndarray]] = {name: [] for name in outputs}
+        for separated in selection.stream(separation.pieces):
             for name, piece in separated.items():
                 pieces[name].append(piece)
         return {name: np.concatenate(parts) for name, parts in pieces.items()}
@@ -142,6 +167,10 @@ class Separator:
         filename_format: str = DEFAULT_FILENAME_FORMAT,
         synchronous: bool = True,
         progress: Callable[[int], None] | None = None,
+        *,
+        stems: list[str] | None = None,
+        two_stems: str | None = None,
+        output_format: OutputFormat | None = None,
     ) -> None:
         """Load ``audio_descriptor``, separate it and write one file per instrument.
 
@@ -150,11 +179,17 @@ class Separator:
         not at all. The input is decoded, separated and encoded a segment at a time, so memory
         does not grow with its length; ``duration=None`` separates the whole file. ``progress``
         is called with the number of samples written after each segment. (``synchronous`` is
-        kept for compatibility: the files are complete when this returns.)
+        kept for compatibility: the files are complete when this returns.) ``stems`` and
+        ``two_stems`` choose the sources written (see :meth:`separate`), ``output_format`` their
+        bit depth, sample rate and clipping (default: upstream's 16-bit WAV, clamped).
         """
         if audio_adapter is None:
             audio_adapter = AudioAdapter.default()
-        paths = self.output_paths(audio_descriptor, destination, filename_format, codec)
+        selection = StemSelection.of(stems, two_stems)
+        instruments = selection.outputs(self.instruments) if self.instruments else None
+        paths = self.output_paths(
+            audio_descriptor, destination, filename_format, codec, instruments=instruments
+        )
         self._check_channels()
         with audio_adapter.open_reader(
             audio_descriptor, offset=offset, duration=duration, sample_rate=self._sample_rate
@@ -172,6 +207,9 @@ class Separator:
                     duration=duration,
                     sample_rate=self._sample_rate,
                 ),
+                stems=stems,
+                two_stems=two_stems,
+                output_format=output_format,
             )
         del synchronous  # files are complete when this returns (encoded while separating)
 
@@ -184,6 +222,10 @@ class Separator:
         bitrate: str = "128k",
         progress: Callable[[int], None] | None = None,
         reopen: Callable[[], AudioReader] | None = None,
+        *,
+        stems: list[str] | None = None,
+        two_stems: str | None = None,
+        output_format: OutputFormat | None = None,
     ) -> None:
         """Separate an open reader's samples segment by segment straight into the files
         ``paths`` (``{source: path}``, see :meth:`output_paths`), all or none of them.
@@ -191,23 +233,30 @@ class Separator:
         ``paths`` may also be a function of the track's sources, for models that decide them
         per track: it is called once they are known, before any file is opened. ``reopen``
         gives a new reader over the same input: it lets a two-pass separation (``MWF``) run
-        both passes in bounded memory (without it, the input is held whole).
+        both passes in bounded memory (without it, the input is held whole). ``stems``,
+        ``two_stems`` and ``output_format``: as for :meth:`separate_to_file`.
         """
         self._check_channels()
         audio_adapter = audio_adapter or AudioAdapter.default()
+        selection = StemSelection.of(stems, two_stems)
+        output_format = output_format or OutputFormat()
+        output_format.check(codec)
         with ExitStack() as stack:
 
             def reread() -> Callable[[int], np.ndarray]:
                 return _stereo(stack.enter_context(reopen()))  # type: ignore[misc]
 
             separation = self._pipeline.run(_stereo(reader), reread if reopen else None)
-            targets = dict(paths(separation.sources) if callable(paths) else paths)
-            unplaced = [name for name in separation.sources if name not in targets]
+            sources = selection.outputs(separation.sources)
+            targets = dict(paths(sources) if callable(paths) else paths)
+            unplaced = [name for name in sources if name not in targets]
             if unplaced:
                 raise SpleeterError(f"No output path for source(s) {', '.join(unplaced)}")
-            targets = {name: targets[name] for name in separation.sources}
-            with _OutputGroup(targets, audio_adapter, self._sample_rate, codec, bitrate) as outputs:
-                for separated in separation.pieces:
+            targets = {name: targets[name] for name in sources}
+            with _OutputGroup(
+                targets, audio_adapter, self._sample_rate, codec, bitrate, output_format
+            ) as outputs:
+                for separated in selection.stream(separation.pieces):
                     outputs.write(separated)
                     if progress is not None:
                         progress(next(iter(separated.values())).shape[0])
@@ -329,9 +378,11 @@ class _OutputGroup:
         sample_rate: int,
         codec: Codec,
         bitrate: str | None,
+        output_format: OutputFormat | None = None,
     ) -> None:
         self._paths = paths
         self._arguments = (adapter, sample_rate, codec, bitrate)
+        self._format = output_format or OutputFormat()
         self._writers: dict[str, AudioWriter] = {}
         self._created: list[str] = []
 
@@ -340,8 +391,9 @@ class _OutputGroup:
         try:
             for instrument, path in self._paths.items():
                 self._created += _make_parents(dirname(path) or ".")
-                self._writers[instrument] = adapter.open_writer(
-                    path, sample_rate, 2, codec, bitrate
+                self._writers[instrument] = ClippingWriter(
+                    _open_writer(adapter, path, sample_rate, codec, bitrate, self._format),
+                    self._format.clip_mode,
                 )
         except BaseException:
             self._abort()
@@ -375,6 +427,31 @@ class _OutputGroup:
                 os.rmdir(directory)
             except OSError:
                 break
+
+
+def _open_writer(
+    adapter: AudioAdapter,
+    path: str,
+    sample_rate: int,
+    codec: Codec,
+    bitrate: str | None,
+    output_format: OutputFormat,
+) -> AudioWriter:
+    """The adapter's writer for ``path``, told the non-default parts of ``output_format`` (an
+    adapter whose ``open_writer`` cannot take them is refused in one line)."""
+    options = output_format.encoder_options
+    if not options:
+        return adapter.open_writer(path, sample_rate, 2, codec, bitrate)
+    import inspect
+
+    accepted = inspect.signature(adapter.open_writer).parameters
+    refused = [name for name in options if name not in accepted]
+    if refused:
+        raise SpleeterError(
+            f"audio adapter {type(adapter).__name__} cannot write {', '.join(refused)} "
+            "(--int24/--float32/--sample-rate need the ffmpeg adapter)"
+        )
+    return adapter.open_writer(path, sample_rate, 2, codec, bitrate, **options)  # type: ignore[call-arg]
 
 
 def _stereo(reader: AudioReader) -> Callable[[int], np.ndarray]:

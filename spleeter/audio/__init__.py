@@ -12,3 +12,14 @@ class Codec(StrEnum):
     M4A = "m4a"
     WMA = "wma"
     FLAC = "flac"
+
+
+class ClipMode(StrEnum):
+    """What happens to samples past full scale (|x| > 1)."""
+
+    clamp = "clamp"
+    """Clip them to ±1 (upstream's 16-bit output did so without saying; a warning counts them)."""
+    rescale = "rescale"
+    """Scale the whole stem down so that its peak fits, as Demucs: x / max(1.01 peak, 1)."""
+    none = "none"
+    """Leave them (a float32 file keeps them; integer encoders saturate, silently)."""

@@ -244,16 +244,42 @@ def _to_waveform(data: bytearray, channels: int, dtype: Any) -> np.ndarray:
 
 
 def _encode_command(
-    source: str, sample_rate: int, channels: int, codec: str | None, bitrate: str | None
+    source: str,
+    sample_rate: int,
+    channels: int,
+    codec: str | None,
+    bitrate: str | None,
+    output_sample_rate: int | None = None,
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
-    """The ffmpeg command that encodes raw float32 from standard input into ``source``."""
+    """The ffmpeg command that encodes raw float32 from standard input into ``source``
+    (resampled to ``output_sample_rate`` when given; ``extra``: more output options)."""
     command = [*_FFMPEG, "-f", "f32le", "-ar", str(sample_rate), "-ac", str(channels)]
-    command += ["-i", "pipe:", "-ar", str(sample_rate), "-strict", "-2"]
+    command += ["-i", "pipe:", "-ar", str(output_sample_rate or sample_rate), "-strict", "-2"]
     if bitrate:
         command += ["-b:a", str(bitrate)]
     if codec:
         command += ["-codec:a", codec]
-    return [*command, "-n", _url(source)]
+    return [*command, *extra, "-n", _url(source)]
+
+
+_SAMPLE_FORMATS: dict[tuple[str, str], tuple[str | None, tuple[str, ...]]] = {
+    ("wav", "int16"): (None, ()),
+    ("wav", "int24"): ("pcm_s24le", ()),
+    ("wav", "float32"): ("pcm_f32le", ()),
+    ("flac", "int16"): ("flac", ("-sample_fmt", "s16")),
+    ("flac", "int24"): ("flac", ("-sample_fmt", "s32", "-bits_per_raw_sample", "24")),
+}
+"""The ffmpeg encoder and options of each codec's sample formats (``--int24``, ``--float32``)."""
+
+
+def _sample_format_encoder(
+    codec: Codec | str | None, sample_format: str
+) -> tuple[str | None, tuple[str, ...]]:
+    key = (str(codec or Codec.WAV), str(sample_format))
+    if key not in _SAMPLE_FORMATS:
+        raise SpleeterError(f"codec {key[0]} cannot store {key[1]} samples")
+    return _SAMPLE_FORMATS[key]
 
 
 def _as_frames(data: np.ndarray) -> np.ndarray:
@@ -340,9 +366,19 @@ class FFMPEGProcessAudioAdapter(AudioAdapter):
         channels: int,
         codec: Codec | str | None = None,
         bitrate: str | None = None,
+        sample_format: str | None = None,
+        output_sample_rate: int | None = None,
     ) -> "FFMPEGWriter":
-        """Encode progressively into a temporary file, published by ``commit()``."""
-        return FFMPEGWriter(path, sample_rate, channels, self._encoder(codec), bitrate)
+        """Encode progressively into a temporary file, published by ``commit()``.
+
+        ``sample_format`` (``int16``, ``int24``, ``float32``; WAV and FLAC) and
+        ``output_sample_rate`` (resampled by ffmpeg) default to the codec's and the input's."""
+        encoder, extra = self._encoder(codec), ()
+        if sample_format is not None:
+            encoder, extra = _sample_format_encoder(codec, sample_format)
+        return FFMPEGWriter(
+            path, sample_rate, channels, encoder, bitrate, output_sample_rate, extra
+        )
 
     def save(
         self,
@@ -491,6 +527,8 @@ class FFMPEGWriter(AudioWriter):
         channels: int,
         encoder: str | None = None,
         bitrate: str | None = None,
+        output_sample_rate: int | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         super().__init__(_to_str(path))
         directory = os.path.dirname(self.path) or os.curdir
@@ -501,7 +539,9 @@ class FFMPEGWriter(AudioWriter):
         self.channels = channels
         rate = _sample_rate(sample_rate)
         logger.debug(f"Writing file {self.path}")
-        command = _encode_command(self.temporary, rate, channels, encoder, bitrate)
+        command = _encode_command(
+            self.temporary, rate, channels, encoder, bitrate, output_sample_rate, extra
+        )
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the process)
         try:
             self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=self._errors)

@@ -9,6 +9,7 @@ from importlib import import_module
 from typing import Protocol
 
 from .. import SpleeterError
+from ..utils.extras import install_hint
 from .job import Job, Outcome
 
 BACKENDS = {"dask": "spleeter.batch.dask_backend", "ray": "spleeter.batch.ray_backend"}
@@ -45,6 +46,6 @@ def open_backend(name: str, job: Job, workers: int | None, address: str | None) 
     except ImportError as error:
         raise SpleeterError(
             f"--cluster {name} needs {error.name}: install this project's {name} extra "
-            f"(pip install -e '.[{name}]' in its checkout)"
+            f"({install_hint(name)})"
         ) from None
     return module.Backend(job, workers, address)

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass, field
 from .. import SpleeterError
 from ..audio import Codec
 from ..audio.adapter import AudioAdapter
+from ..audio.encoding import ClipMode, OutputFormat, SampleFormat
 from ..audio.streams import AudioReader
+from ..separation.selection import StemSelection
 from ..separator import Separator
 
 
@@ -32,17 +34,51 @@ class Job:
     adapter: str = ""
     offset: float = 0.0
     duration: float | None = None
+    # issue 17: output choice, encoding, test-time augmentation (left out of settings() at
+    # their defaults, so that manifests written before them stay valid)
+    stems: tuple[str, ...] | None = None
+    two_stems: str | None = None
+    sample_format: str | None = None
+    sample_rate: int | None = None
+    clip_mode: str = "clamp"
+    shifts: int = 1
+    overlap: float = 0.0
 
     def settings(self) -> str:
         """The settings that decide the output samples, as JSON (a manifest row is only
         "done" for the settings it was separated with)."""
         values = asdict(self)
         values["codec"] = Codec(self.codec).value
+        for name, default in _LATER_DEFAULTS.items():
+            if values[name] == default:
+                del values[name]
+        if values.get("stems") is not None:
+            values["stems"] = list(values["stems"])
         return json.dumps(values, sort_keys=True)
+
+    def output_format(self) -> OutputFormat:
+        """The :class:`OutputFormat` of these settings."""
+        sample_format = None if self.sample_format is None else SampleFormat(self.sample_format)
+        return OutputFormat(sample_format, self.sample_rate, ClipMode(self.clip_mode))
+
+    def selection(self) -> StemSelection:
+        return StemSelection(self.stems, self.two_stems)
 
     def key(self) -> str:
         """A short name for these settings (plugin and actor names on a shared cluster)."""
         return hashlib.sha256(self.settings().encode()).hexdigest()[:12]
+
+
+_LATER_DEFAULTS = {
+    "stems": None,
+    "two_stems": None,
+    "sample_format": None,
+    "sample_rate": None,
+    "clip_mode": "clamp",
+    "shifts": 1,
+    "overlap": 0.0,
+}
+"""Fields added after the first manifests, and their defaults."""
 
 
 @dataclass
@@ -75,6 +111,8 @@ class Worker:
                 multiprocess=False,  # the worker is the unit of parallelism
                 engine=job.engine,
                 device=job.device,
+                shifts=job.shifts,
+                overlap=job.overlap,
             )
             self.adapter = AudioAdapter.get(job.adapter)
             self.separator.load()
@@ -90,8 +128,14 @@ class Worker:
         start = time.perf_counter()
         outcome = Outcome(filename, worker)
         try:
+            selection = job.selection()
+            instruments = separator.instruments
             paths = separator.output_paths(
-                filename, job.output_path, job.filename_format, job.codec
+                filename,
+                job.output_path,
+                job.filename_format,
+                job.codec,
+                instruments=selection.outputs(instruments) if instruments else None,
             )
 
             def open_input() -> AudioReader:
@@ -105,7 +149,15 @@ class Worker:
             with open_input() as reader:
                 outcome.audio_seconds = reader.duration
                 separator.separate_reader(
-                    reader, paths, job.codec, self.adapter, job.bitrate, reopen=open_input
+                    reader,
+                    paths,
+                    job.codec,
+                    self.adapter,
+                    job.bitrate,
+                    reopen=open_input,
+                    stems=list(selection.stems) if selection.stems else None,
+                    two_stems=selection.two_stems,
+                    output_format=job.output_format(),
                 )
             outcome.outputs = paths
             outcome.checksums = {path: sha256(path) for path in paths.values()}

@@ -34,6 +34,7 @@ METADATA_FINGERPRINT = "spleeter.fingerprint"
 METADATA_BYTES = "spleeter.onnx_bytes"
 METADATA_SHA256 = "spleeter.onnx_sha256"
 METADATA_VERSION = "spleeter.version"
+METADATA_OPSET = "spleeter.opset"
 
 _ONE = np.array(1.0, dtype=np.float32)
 
@@ -90,6 +91,7 @@ def export_onnx(
         METADATA_MODEL_TYPE: model_type(params),
         METADATA_FINGERPRINT: fingerprint(params, checkpoint),
         METADATA_VERSION: package_version("spleeter", "unknown"),
+        METADATA_OPSET: str(opset),
     }
     description = f"Spleeter {model_type(params)} network ({', '.join(instruments)})"
     return save_onnx(proto, output, metadata, description)
@@ -254,8 +256,29 @@ def onnx_model_for(params: dict[str, Any], model_dir: str, export: bool = True) 
     if not export:
         return None
     target = local if os.access(directory, os.W_OK) else cached
-    logger.info("Converting the model to ONNX once (later runs reuse it)")
+    logger.info(
+        f"Converting the model in {directory} to ONNX for ONNX Runtime (the onnx engine): "
+        f"about a minute, once; later runs reuse {target} (spleeter export does it ahead, "
+        "--engine tensorflow skips it)"
+    )
     return str(export_onnx(params, str(directory), target))
+
+
+def export_is_current(
+    params: dict[str, Any], checkpoint: str, path: str | os.PathLike, opset: int = DEFAULT_OPSET
+) -> bool:
+    """Whether ``path`` is an intact export of ``params``' network with ``checkpoint``'s
+    weights at ``opset`` (an export that did not record its opset counts as the default one),
+    so that exporting again would write the same file."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    metadata = read_metadata(path)
+    if metadata.get(METADATA_FINGERPRINT) != fingerprint(params, checkpoint):
+        return False
+    if metadata.get(METADATA_OPSET, str(DEFAULT_OPSET)) != str(opset):
+        return False
+    return damage(path) is None
 
 
 def damage(path: Path) -> str | None:

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from .. import SpleeterError
+from ..utils.extras import install_hint
 from ..utils.logging import logger
 from .tensorflow import DEFAULT_BATCH_BLOCKS
 
@@ -18,8 +19,8 @@ def import_onnxruntime() -> Any:
         import onnxruntime
     except ImportError as error:
         raise SpleeterError(
-            "The onnx engine needs ONNX Runtime: pip install 'spleeter[onnx]' "
-            "(or 'spleeter[gpu]' for CUDA)"
+            f"The onnx engine needs ONNX Runtime: {install_hint('onnx')} (the gpu extra, "
+            "onnxruntime-gpu, for CUDA)"
         ) from error
     return onnxruntime
 
@@ -32,8 +33,8 @@ def providers_for(device: str, available: list[str]) -> list[str]:
         if CUDA not in available:
             raise SpleeterError(
                 "--device cuda: ONNX Runtime has no CUDA execution provider here (available: "
-                f"{', '.join(available)}); install 'spleeter[gpu]' (onnxruntime-gpu) on a "
-                "machine with an NVIDIA GPU, or use --device cpu"
+                f"{', '.join(available)}); on a machine with an NVIDIA GPU, "
+                f"{install_hint('gpu')} (onnxruntime-gpu), or use --device cpu"
             )
         return [CUDA, CPU]
     return [CUDA, CPU] if CUDA in available else [CPU]

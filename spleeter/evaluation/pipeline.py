@@ -220,7 +220,7 @@ def _has_matplotlib() -> bool:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        logger.warning("matplotlib is not installed: no plots (pip install matplotlib)")
+        logger.debug("matplotlib is not installed: no plots")
         return False
     return True
 

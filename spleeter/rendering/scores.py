@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import SpleeterError
+from ..utils.extras import install_hint
 
 CORPUS_SOURCES: tuple[tuple[str, str, str], ...] = (
     ("bach", "bwv", ".mxl"),
@@ -66,7 +67,7 @@ def _music21():
         import music21
     except ImportError as error:
         raise SpleeterError(
-            "music21 is not installed; install the rendering extras: pip install 'spleeter[render]'"
+            f"music21 is not installed; install the render extra: {install_hint('render')}"
         ) from error
     return music21
 

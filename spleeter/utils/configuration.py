@@ -58,12 +58,23 @@ def load_configuration(descriptor: str) -> dict[str, Any]:
         return _parse(resource.read_text(encoding="utf-8"), descriptor)
     path = Path(descriptor)
     if not path.is_file():
-        raise SpleeterError(f"Configuration file {descriptor} not found")
+        raise SpleeterError(f"Configuration file {descriptor} not found{_suggestion(descriptor)}")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise SpleeterError(f"Configuration file {descriptor} cannot be read: {error}") from error
     return _parse(text, descriptor)
+
+
+def _suggestion(descriptor: str) -> str:
+    """``; did you mean spleeter:4stems?`` for a missing file named like a bundled
+    configuration (``4stems``, ``4stems.json``, ``spleeter-4stems``), else nothing."""
+    import difflib
+
+    names = embedded_configuration_names()
+    stem = Path(descriptor).name.removesuffix(".json").removeprefix("spleeter").lstrip(":-_ ")
+    matches = [stem] if stem in names else difflib.get_close_matches(stem, names, n=1)
+    return f"; did you mean {EMBEDDED_CONFIGURATION_PREFIX}{matches[0]}?" if matches else ""
 
 
 def _parse(text: str, descriptor: str) -> dict[str, Any]:

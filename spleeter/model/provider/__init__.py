@@ -99,6 +99,9 @@ class ModelProvider(ABC):
         try:
             os.makedirs(parent, exist_ok=True)
             staging = tempfile.mkdtemp(prefix=f".{name}-", suffix=".part", dir=parent)
+            # mkdtemp makes it 0700: a shared model store must be readable like any other
+            # folder, so the published directory follows the umask as os.mkdir would.
+            os.chmod(staging, 0o777 & ~current_umask())
         except OSError as error:
             raise SpleeterError(
                 f"Cannot create model directory {directory} for model {name}: {error}"
@@ -147,3 +150,10 @@ def _offline_hint(name: str, directory: str) -> str:
         f"To work offline, put the {name} model files (checkpoint, model.index, "
         f"model.data-*) in {directory}, or set MODEL_PATH to a directory that contains {name}/."
     )
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
