@@ -475,6 +475,42 @@ def export(
         logger.info(f"ONNX model written to {target}")
 
 
+@spleeter.command()
+def models(
+    parameters: bool = typer.Option(
+        True, "--parameters/--no-parameters", help="Count each network's parameters (builds it)"
+    ),
+    verbose: bool = VerboseOption,
+) -> None:
+    """List the bundled models: family, stems, band, size, local weights, where they come from."""
+    configure_logger(verbose, quiet=not verbose)
+    with user_errors():
+        from .listing import HEADER, format_table, model_entries
+
+        rows = [HEADER] + [entry.row() for entry in model_entries(parameters)]
+        typer.echo(format_table(rows))
+
+
+@spleeter.command(no_args_is_help=True)
+def package(
+    model_dir: str = typer.Argument(..., help="A model folder with its model.json"),
+    output_path: str = typer.Option(
+        ..., "-o", "--output_path", help="Release folder: NAME.tar.gz and checksum.json"
+    ),
+    name: str | None = typer.Option(None, "--name", help="Model name (default: the folder's)"),
+    verbose: bool = VerboseOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Package a model folder as a release archive in upstream's layout, for the provider to
+    download (GITHUB_HOST / GITHUB_REPOSITORY / GITHUB_RELEASE)."""
+    configure_logger(verbose, quiet)
+    with user_errors():
+        from .packaging import package_model
+
+        archive = package_model(model_dir, output_path, name)
+        logger.info(f"Release archive written to {archive} (its checksum in checksum.json)")
+
+
 def _add_listen() -> None:
     from .listen.cli import listen
 

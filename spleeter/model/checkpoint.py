@@ -259,16 +259,22 @@ def save_checkpoint(
     U-Net's dead deepest batch norm), which upstream's loader requires. ``extra`` adds more
     named tensors. Returns the checkpoint prefix.
     """
-    import tensorflow as tf
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {"global_step": np.asarray(step, dtype=np.int64)}
     for variable in [*model.weights, *dead_variables(model)]:
         mapping = variable_mapping(variable.path)
         tensors[mapping.checkpoint_name] = mapping.to_checkpoint(np.asarray(variable.numpy()))
     tensors.update(extra or {})
-    prefix = directory / f"model.ckpt-{step}"
+    return write_tensors(Path(directory) / f"model.ckpt-{step}", tensors)
+
+
+def write_tensors(prefix: str | os.PathLike, tensors: dict[str, np.ndarray]) -> str:
+    """Write named tensors as the TF1-format checkpoint ``prefix`` (with its ``.meta``) and
+    point the folder's ``checkpoint`` state file at it; return the prefix."""
+    import tensorflow as tf
+
+    prefix = Path(prefix)
+    directory = prefix.parent
+    directory.mkdir(parents=True, exist_ok=True)
     names = sorted(tensors)
     tf.raw_ops.SaveV2(
         prefix=str(prefix),

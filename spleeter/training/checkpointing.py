@@ -52,6 +52,17 @@ LOSS_SCALE_NAMES = ("loss_scale/current_loss_scale", "loss_scale/good_steps")
 """Names of the dynamic loss scale and its counter (mixed precision)."""
 
 
+def is_training_state(name: str) -> bool:
+    """Whether checkpoint tensor ``name`` only serves to resume training (optimizer slots and
+    powers, random generator states, optimizer iterations, loss scale), not to separate."""
+    suffixes = {f"/{suffix}" for kinds in OPTIMIZER_SLOTS.values() for _, suffix in kinds}
+    return (
+        name.endswith(tuple(suffixes))
+        or name in ("beta1_power", "beta2_power", ITERATIONS_NAME, *LOSS_SCALE_NAMES)
+        or name.startswith(SEED_STATE_PREFIX)
+    )
+
+
 def inner_optimizer(optimizer: Any) -> Any:
     """The optimizer that owns the slots (unwrapping a ``LossScaleOptimizer``)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
