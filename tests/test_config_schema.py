@@ -317,6 +317,9 @@ def tiny_models(tmp_path_factory):
 @settings(
     max_examples=30,
     deadline=None,
+    # CI runs the same 30 examples every time (a red CI must be reproducible); to explore,
+    # set derandomize=False and raise max_examples by hand (300 were run so).
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
@@ -328,7 +331,12 @@ def test_any_configuration_separates_or_is_refused(tiny_models, tmp_path_factory
 
     config = {**TINY, **changes}
     instruments = config["instrument_list"]
-    usable = isinstance(instruments, list) and all(isinstance(i, str) for i in instruments)
+    usable = (
+        isinstance(instruments, list)
+        and all(isinstance(i, str) for i in instruments)
+        and len(set(instruments)) == len(instruments)
+        and config.get("mix_name") not in instruments  # a model of those could not be built
+    )
     config["model_dir"] = tiny_models(instruments) if usable and instruments else "absent"
     path = tmp_path_factory.mktemp("config") / "config.json"
     path.write_text(json.dumps(config))
