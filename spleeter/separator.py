@@ -52,6 +52,11 @@ class Separator:
         engine: ``tensorflow``, ``onnx`` (ONNX Runtime; exports the model once if needed) or
             ``auto`` (ONNX Runtime when the model has an ONNX export, else TensorFlow).
         device: ``cpu``, ``cuda`` (an error where it cannot run) or ``auto``.
+        clusterer, clusters, seed: the cluster family's options (``kmeans``, ``agglomerative``
+            or ``dbscan``; ``K``, 0 to estimate it; the clustering seed), None: the
+            configuration's.
+        split: ``{stem: K}``: split those stems of the model further into ``K`` clusters each
+            (``other_1 .. other_K``; 0 estimates ``K``) with the cluster model ``split_model``.
     """
 
     def __init__(
@@ -62,6 +67,11 @@ class Separator:
         segment_blocks: int | None = DEFAULT_SEGMENT_BLOCKS,
         engine: str = "auto",
         device: str = "auto",
+        clusterer: str | None = None,
+        clusters: int | None = None,
+        seed: int | None = None,
+        split: Mapping[str, int] | None = None,
+        split_model: str = "spleeter:4stems-cluster",
     ) -> None:
         self._params = checked_configuration(params_descriptor, "separate")
         self._params_descriptor = params_descriptor
@@ -70,7 +80,20 @@ class Separator:
         self._params["MWF"] = MWF
         self._engine: Engine | None = None
         self._engine_choice = (engine, device)
-        self._family = separation_family(self._params, self._get_engine, mwf=MWF)
+        cluster_options = {"clusterer": clusterer, "clusters": clusters, "seed": seed}
+        if split:
+            from .separation.cluster import split_family
+
+            self._family = split_family(
+                separation_family(self._params, self._get_engine, mwf=MWF),
+                split,
+                split_model,
+                cluster_options,
+            )
+        else:
+            self._family = separation_family(
+                self._params, self._get_engine, mwf=MWF, **cluster_options
+            )
         self._pipeline = SeparationPipeline(self._params, self._family, segment_blocks)
         self._pool: ThreadPoolExecutor | None = (
             ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) if multiprocess else None
@@ -90,6 +113,9 @@ class Separator:
 
     def load(self) -> Engine:
         """Resolve (or download) the model and load it now rather than on first use."""
+        load = getattr(self._family, "load", None)
+        if load is not None:  # a family that runs its own network (the cluster family)
+            return load()
         return self._get_engine()
 
     def _get_engine(self) -> Engine:

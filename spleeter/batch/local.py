@@ -36,6 +36,7 @@ def separate_files(
     claimed: dict[str, str] = {}
     for filename in files:
         paths = separator.output_paths(filename, output_path, filename_format, codec)
+        per_track = not separator.instruments  # sources decided per track (clustering)
         taken = [path for path in paths.values() if path in claimed]
         if taken:
             logger.error(
@@ -67,7 +68,9 @@ def separate_files(
                 with _progress_bar(filename, total, show_progress) as advance:
                     separator.separate_reader(
                         reader,
-                        paths,
+                        _track_paths(separator, filename, output_path, filename_format, codec)
+                        if per_track
+                        else paths,
                         codec,
                         audio_adapter,
                         bitrate,
@@ -78,6 +81,19 @@ def separate_files(
                 logger.error(str(error))
                 failures += 1
     return failures
+
+
+def _track_paths(
+    separator: Separator, filename: str, output_path: str, filename_format: str, codec: Codec
+) -> Callable[[list[str]], dict[str, str]]:
+    """The output paths as a function of the sources a track turns out to have."""
+
+    def paths(sources: list[str]) -> dict[str, str]:
+        return separator.output_paths(
+            filename, output_path, filename_format, codec, instruments=sources
+        )
+
+    return paths
 
 
 @contextmanager
