@@ -30,7 +30,9 @@ from .options import (
     AudioInputOption,
     AudioOffsetOption,
     AudioOutputOption,
+    ClustererOption,
     ClusterOption,
+    ClustersOption,
     DeviceOption,
     EngineOption,
     EvaluationCompareOption,
@@ -53,6 +55,8 @@ from .options import (
     RecursiveOption,
     SchedulerOption,
     SkipExistingOption,
+    SplitModelOption,
+    SplitOption,
     StrategyChoice,
     TrainingDataDirectoryOption,
     TrainingInitFromOption,
@@ -200,10 +204,14 @@ def separate(
     workers: int | None = WorkersOption,
     scheduler: str | None = SchedulerOption,
     cluster: str | None = ClusterOption,
+    clusterer: str | None = ClustererOption,
+    clusters: int | None = ClustersOption,
+    split: list[str] | None = SplitOption,
+    split_model: str = SplitModelOption,
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
-    """Separate audio file(s) into one file per instrument."""
+    """Separate audio file(s) into one file per instrument (per cluster for cluster models)."""
     configure_logger(verbose, quiet)
     if deprecated_files is not None:
         logger.error(
@@ -222,7 +230,18 @@ def separate(
         from .separator import Separator
 
         audio_adapter = AudioAdapter.get(adapter)
-        separator = Separator(params_filename, MWF=mwf, engine=engine, device=device)
+        separator = Separator(
+            params_filename,
+            MWF=mwf,
+            engine=engine,
+            device=device,
+            clusterer=clusterer,
+            clusters=clusters,
+            split=parse_split(split),
+            split_model=split_model,
+        )
+        if (clusterer or clusters is not None or split) and (workers or scheduler or cluster):
+            raise SpleeterError("--clusterer, --clusters and --split run in one process only")
         check_writable_directory(output_path)
         inputs, problems = expand_inputs(files, recursive)
         for problem in problems:
@@ -372,6 +391,19 @@ def _add_listen() -> None:
 
 
 _add_listen()
+
+
+def parse_split(values: list[str] | None) -> dict[str, int] | None:
+    """``--split other=3`` (repeatable) as ``{"other": 3}``."""
+    if not values:
+        return None
+    split: dict[str, int] = {}
+    for value in values:
+        stem, _, count = value.partition("=")
+        if not stem or not count.strip().isdigit():
+            raise SpleeterError(f"--split {value}: expected STEM=K, e.g. --split other=3")
+        split[stem.strip()] = int(count)
+    return split
 
 
 def check_writable_directory(path: str) -> None:

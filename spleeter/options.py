@@ -279,3 +279,31 @@ PretrainExportOption: bool = typer.Option(
     "--export",
     help="Also write encoder.onnx (the encoder alone, for ONNX Runtime) into encoder_dir",
 )
+
+
+# -- the cluster family (spleeter separate) ----------------------------------------------------
+
+ClustererOption: str | None = typer.Option(
+    None,
+    "--clusterer",
+    help="Cluster models: kmeans, agglomerative or dbscan (default: the configuration's)",
+)
+
+ClustersOption: int | None = typer.Option(
+    None,
+    "--clusters",
+    help="Cluster models: the number of sources K; 0 estimates it per track (silhouette)",
+)
+
+SplitOption: list[str] | None = typer.Option(
+    None,
+    "--split",
+    help="Split a stem further by clustering, e.g. --split other=3 (other_1..other_3); "
+    "STEM=0 estimates the number; repeatable",
+)
+
+SplitModelOption: str = typer.Option(
+    "spleeter:4stems-cluster",
+    "--split-model",
+    help="The cluster model (autoencoder) --split uses",
+)
