@@ -10,7 +10,8 @@ only, with the reparameterisation noise, so a resumed run sees exactly the batch
 uninterrupted one would.
 
 The objective (the seed's): ``time_weight * MSE(x, y)`` + ``spectral_weight *`` the mean over
-``spectral_resolutions`` of the MSE between STFT magnitudes (Hann window, hop = n_fft / 4) +
+``spectral_resolutions`` of the MSE between STFT magnitudes divided by ``n_fft`` (Parseval's
+scale; Hann window, hop = n_fft / 4) +
 ``beta_t * KL``, ``KL = mean(-0.5 (1 + log s^2 - m^2 - s^2))`` over latent frames and
 dimensions (a mean where the seed summed: the weight does not change with the crop's length),
 ``beta_t = beta * min(1, step / beta_warmup_steps)`` (warm-up: 0 turns it off).
@@ -221,7 +222,8 @@ def reconstruction_losses(
         step = max(1, n_fft // 4)
         target = tf.abs(tf.signal.stft(signals, n_fft, step, n_fft, pad_end=True))
         estimate = tf.abs(tf.signal.stft(decoded, n_fft, step, n_fft, pad_end=True))
-        spectral.append(tf.reduce_mean(tf.square(target - estimate)))
+        # / n_fft: Parseval's scale, so that every resolution weighs as the time-domain MSE.
+        spectral.append(tf.reduce_mean(tf.square(target - estimate)) / float(n_fft))
     spectral_mse = tf.add_n(spectral) / len(spectral)
     kl = tf.reduce_mean(-0.5 * (1.0 + log_variance - tf.square(mean) - tf.exp(log_variance)))
     loss = (
