@@ -278,3 +278,34 @@ def split_family(
             dict(params), None, **{**options, "clusters": k}, prefix=stem
         )
     return SplitFamily(base, splitters)
+
+
+def analyse(family: ClusterFamily, waveform: np.ndarray) -> dict[str, Any]:
+    """A whole track (one segment) through the family, keeping what the metrics and plots
+    need: ``sources`` (masked, the separation), ``decoded`` (each cluster's own decoding,
+    the seed's separation), ``latent`` frames, their ``labels``, the ``fitted`` clusters."""
+    from ..audio.spectrogram import istft, stft
+
+    n = waveform.shape[0]
+    spectrum = stft(np.asarray(waveform, np.float32), family.frame_length, family.frame_step)
+    track = family.track()
+    track.observe(spectrum)
+    fitted = track.fit()
+    padded = family.waveform(spectrum)
+    latent, _ = family.latents(padded)
+    labels = fitted.assign(latent)
+    decoded = family.decoded(latent, labels, fitted.k, padded.shape[0])
+    masks = family.masks(decoded, spectrum.shape[0])
+    start = family.frame_length
+    return {
+        "sources": [
+            istft(spectrum * mask, family.frame_length, family.frame_step, n) for mask in masks
+        ],
+        "decoded": [d[start : start + n] for d in decoded],
+        "latent": latent,
+        "labels": labels,
+        "hop": family.load().hop,
+        "offset": start,
+        "fitted": fitted,
+        "frame_counts": np.bincount(labels, minlength=fitted.k),
+    }

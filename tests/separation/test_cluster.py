@@ -88,9 +88,9 @@ def test_pretrain_loss_decreases(tmp_path, audio_dir):
     )
     loop = run_pretraining(config, str(audio_dir), AudioAdapter.default(), quiet=True)
     assert len(loop.history) == 12 and all(np.isfinite(loop.history))
-    from spleeter.model.checkpoint import load_checkpoint
-
     import tensorflow as tf
+
+    from spleeter.model.checkpoint import load_checkpoint
 
     batch = loop.task.examples.batch(0)  # one fixed batch, before and after training
     batch = tf.nest.map_structure(tf.convert_to_tensor, batch)
@@ -149,6 +149,7 @@ def test_deterministic_for_a_fixed_seed_and_k_estimated(cluster_model, musdb_ste
     assert np.max(np.abs(sum(sources.values()) - mixture)) < 1e-4
 
 
+@pytest.mark.slow
 def test_dbscan_gives_its_own_count_or_a_clear_message(cluster_model, musdb_stems, tmp_path):
     from spleeter.separator import Separator
 
@@ -186,6 +187,7 @@ def test_bad_inputs_give_a_message_or_a_sensible_result(cluster_model, tmp_path)
     assert result.exit_code == 1 and "Unknown clusterer" in result.output
 
 
+@pytest.mark.slow
 def test_split_one_stem_of_a_mask_model(tiny_4stems, cluster_model, mixture_wav, tmp_path):
     result = run(
         "separate",
@@ -206,3 +208,26 @@ def test_split_one_stem_of_a_mask_model(tiny_4stems, cluster_model, mixture_wav,
     assert result.exit_code == 1 and "has no stem piano" in result.output
     result = run("separate", "-p", tiny_4stems, "--clusterer", "kmeans", str(mixture_wav))
     assert result.exit_code == 1 and "does not apply" in result.output
+
+
+@pytest.mark.slow
+def test_onnx_export_of_encoder_and_decoder_agrees_with_tensorflow(tmp_path, audio_dir):
+    import onnxruntime
+
+    from spleeter.model.autoencoder import LoadedAutoencoder
+
+    config = tiny_cluster_config(tmp_path / "model", steps=1, save_checkpoints_steps=1)
+    path = write_json(tmp_path / "cluster.json", config)
+    result = run("pretrain", "-p", path, "-d", str(audio_dir), "--export")
+    assert result.exit_code == 0, result.output
+    model = LoadedAutoencoder(config, str(tmp_path / "model"))
+    audio = np.random.default_rng(1).uniform(-0.5, 0.5, (1, 32 * 200, 2)).astype(np.float32)
+    latent = model.encode(audio[0])[None]
+    sessions = {
+        name: onnxruntime.InferenceSession(str(tmp_path / "model" / f"{name}.onnx"))
+        for name in ("encoder", "decoder")
+    }
+    (onnx_latent,) = sessions["encoder"].run(None, {"audio": audio})
+    (onnx_audio,) = sessions["decoder"].run(None, {"latent": latent})
+    assert np.max(np.abs(onnx_latent - latent)) < 1e-4
+    assert np.max(np.abs(onnx_audio - model.decode(latent))) < 1e-4
