@@ -3,7 +3,8 @@
 **Matching.** :func:`match_sources` pairs each reference with one estimate by the permutation
 (an assignment, when the counts differ) maximising the summed SI-SDR (scipy's
 ``linear_sum_assignment``); :func:`matched_scores` then scores the pairs: SDR / SIR / SAR
-(fast_bss_eval's BSS Eval v4-like projections, whole signals, per channel, averaged) and
+(fast_bss_eval's exact solver via :func:`.metrics.bss_eval_sources`, whole signals, per
+channel, averaged) and
 SI-SDR. A reference left without an estimate (fewer clusters than references) is scored
 against silence (-inf is reported as None).
 
@@ -117,7 +118,7 @@ def matched_scores(
     references: dict[str, np.ndarray], estimates: dict[str, np.ndarray]
 ) -> dict[str, dict[str, Any]]:
     """Per reference: its matched estimate and SDR, SIR, SAR, SI-SDR (dB)."""
-    import fast_bss_eval
+    from .metrics import bss_eval_sources
 
     matched = match_sources(references, estimates)
     names = list(references)
@@ -130,9 +131,7 @@ def matched_scores(
     for c in range(channels):
         ref = np.stack([np.asarray(references[r][:n, c], np.float64) for r in names])
         est = np.stack([np.asarray(e[:, c], np.float64) + 1e-9 for e in chosen])
-        per_channel.append(
-            fast_bss_eval.bss_eval_sources(ref, est, compute_permutation=False, clamp_db=100)[:3]
-        )
+        per_channel.append(bss_eval_sources(ref, est))
     sdr, sir, sar = (np.mean([pc[k] for pc in per_channel], axis=0) for k in range(3))
     for k, r in enumerate(names):
         result[r] = {
