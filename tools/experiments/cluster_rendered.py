@@ -44,9 +44,9 @@ def main() -> None:
     from spleeter.rendering import render_dataset
 
     data = work / "rendered"
-    manifest = render_dataset(data, n_songs=args.songs, seed=args.seed, duration=args.duration)
+    if not (data / "dataset.json").exists():
+        render_dataset(data, n_songs=args.songs, seed=args.seed, duration=args.duration)
     songs = sorted(p for p in data.rglob("mixture.wav"))
-    del manifest
     unlabelled = work / "unlabelled"
     unlabelled.mkdir(parents=True, exist_ok=True)
     for k, mixture in enumerate(songs[: args.train]):
