@@ -31,7 +31,9 @@ from .options import (  # issue 17: output choice, encoding, test-time augmentat
     AudioOffsetOption,
     AudioOutputOption,
     ClipModeOption,
+    ClustererOption,
     ClusterOption,
+    ClustersOption,
     DeviceOption,
     EngineOption,
     EvaluationCompareOption,
@@ -60,6 +62,8 @@ from .options import (  # issue 17: output choice, encoding, test-time augmentat
     SchedulerOption,
     ShiftsOption,
     SkipExistingOption,
+    SplitModelOption,
+    SplitOption,
     StemsOption,
     StrategyChoice,
     TrainingDataDirectoryOption,
@@ -280,10 +284,15 @@ def separate(
     shifts: int = ShiftsOption,
     overlap: float = OverlapOption,
     # end of issue 17's options
+    # the cluster family
+    clusterer: str | None = ClustererOption,
+    clusters: int | None = ClustersOption,
+    split: list[str] | None = SplitOption,
+    split_model: str = SplitModelOption,
     verbose: bool = VerboseOption,
     quiet: bool = QuietOption,
 ) -> None:
-    """Separate audio file(s) into one file per instrument."""
+    """Separate audio file(s) into one file per instrument (per cluster for cluster models)."""
     configure_logger(verbose, quiet)
     if deprecated_files is not None:
         logger.error(
@@ -319,7 +328,13 @@ def separate(
             device=device,
             shifts=shifts,
             overlap=overlap,
+            clusterer=clusterer,
+            clusters=clusters,
+            split=parse_split(split),
+            split_model=split_model,
         )
+        if (clusterer or clusters is not None or split) and (workers or scheduler or cluster):
+            raise SpleeterError("--clusterer, --clusters and --split run in one process only")
         if separator.instruments:
             selection.outputs(separator.instruments)  # an unknown name fails before any work
         check_writable_directory(output_path)
@@ -544,6 +559,19 @@ def check_evaluation_extra(choice: MetricsChoice, plots: bool) -> bool:
             f"this); install it with {install_hint('evaluation')}"
         )
     return True
+
+
+def parse_split(values: list[str] | None) -> dict[str, int] | None:
+    """``--split other=3`` (repeatable) as ``{"other": 3}``."""
+    if not values:
+        return None
+    split: dict[str, int] = {}
+    for value in values:
+        stem, _, count = value.partition("=")
+        if not stem or not count.strip().isdigit():
+            raise SpleeterError(f"--split {value}: expected STEM=K, e.g. --split other=3")
+        split[stem.strip()] = int(count)
+    return split
 
 
 def check_writable_directory(path: str) -> None:

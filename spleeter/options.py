@@ -341,3 +341,30 @@ OverlapOption: float = typer.Option(
         "ceil(1/(1-overlap)) block grids, each one more separation (0: upstream's one grid)"
     ),
 )
+
+# -- the cluster family (spleeter separate) ----------------------------------------------------
+
+ClustererOption: str | None = typer.Option(
+    None,
+    "--clusterer",
+    help="Cluster models: kmeans, agglomerative or dbscan (default: the configuration's)",
+)
+
+ClustersOption: int | None = typer.Option(
+    None,
+    "--clusters",
+    help="Cluster models: the number of sources K; 0 estimates it per track (silhouette)",
+)
+
+SplitOption: list[str] | None = typer.Option(
+    None,
+    "--split",
+    help="Split a stem further by clustering, e.g. --split other=3 (other_1..other_3); "
+    "STEM=0 estimates the number; repeatable",
+)
+
+SplitModelOption: str = typer.Option(
+    "spleeter:4stems-cluster",
+    "--split-model",
+    help="The cluster model (autoencoder) --split uses",
+)

@@ -59,6 +59,11 @@ class Separator:
             (Demucs' ``--shifts``; 1: one plain separation, as upstream).
         overlap: also separate with the ``T``-frame block grid moved, crossfading the grids
             (``ceil(1 / (1 - overlap))`` of them; 0: upstream's single grid).
+        clusterer, clusters, seed: the cluster family's options (``kmeans``, ``agglomerative``
+            or ``dbscan``; ``K``, 0 to estimate it; the clustering seed), None: the
+            configuration's.
+        split: ``{stem: K}``: split those stems of the model further into ``K`` clusters each
+            (``other_1 .. other_K``; 0 estimates ``K``) with the cluster model ``split_model``.
     """
 
     def __init__(
@@ -72,6 +77,11 @@ class Separator:
         *,
         shifts: int = 1,
         overlap: float = 0.0,
+        clusterer: str | None = None,
+        clusters: int | None = None,
+        seed: int | None = None,
+        split: Mapping[str, int] | None = None,
+        split_model: str = "spleeter:4stems-cluster",
     ) -> None:
         self._params = checked_configuration(params_descriptor, "separate")
         self._params_descriptor = params_descriptor
@@ -80,7 +90,20 @@ class Separator:
         self._params["MWF"] = MWF
         self._engine: Engine | None = None
         self._engine_choice = (engine, device)
-        self._family = separation_family(self._params, self._get_engine, mwf=MWF)
+        cluster_options = {"clusterer": clusterer, "clusters": clusters, "seed": seed}
+        if split:
+            from .separation.cluster import split_family
+
+            self._family = split_family(
+                separation_family(self._params, self._get_engine, mwf=MWF),
+                split,
+                split_model,
+                cluster_options,
+            )
+        else:
+            self._family = separation_family(
+                self._params, self._get_engine, mwf=MWF, **cluster_options
+            )
         self._pipeline: SeparationPipeline | AveragedPipeline = SeparationPipeline(
             self._params, self._family, segment_blocks
         )
@@ -104,6 +127,9 @@ class Separator:
 
     def load(self) -> Engine:
         """Resolve (or download) the model and load it now rather than on first use."""
+        load = getattr(self._family, "load", None)
+        if load is not None:  # a family that runs its own network (the cluster family)
+            return load()
         return self._get_engine()
 
     def _get_engine(self) -> Engine:

@@ -50,6 +50,7 @@ def separate_files(
         paths = separator.output_paths(
             filename, output_path, filename_format, codec, instruments=instruments
         )
+        per_track = not separator.instruments  # sources decided per track (clustering)
         taken = [path for path in paths.values() if path in claimed]
         if taken:
             logger.error(
@@ -89,7 +90,9 @@ def separate_files(
                 with _progress_bar(filename, total, show_progress) as advance:
                     separator.separate_reader(
                         reader,
-                        paths,
+                        _track_paths(separator, filename, output_path, filename_format, codec)
+                        if per_track
+                        else paths,
                         codec,
                         audio_adapter,
                         bitrate,
@@ -172,6 +175,19 @@ BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}
 
 BAR_FORMAT_UNKNOWN = "{desc}: {n:.1f} s [{elapsed}]"
 """When the input's length is not known in advance."""
+
+
+def _track_paths(
+    separator: Separator, filename: str, output_path: str, filename_format: str, codec: Codec
+) -> Callable[[list[str]], dict[str, str]]:
+    """The output paths as a function of the sources a track turns out to have."""
+
+    def paths(sources: list[str]) -> dict[str, str]:
+        return separator.output_paths(
+            filename, output_path, filename_format, codec, instruments=sources
+        )
+
+    return paths
 
 
 @contextmanager

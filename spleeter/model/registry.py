@@ -2,7 +2,8 @@
 
 An entry says which separation family turns the network's outputs into sources (``mask``: one
 magnitude estimate per instrument, made into ratio masks or a Wiener filter), which training
-task trains it (``separation``: supervised on stems; ``masked_prediction``: self-supervised),
+task trains it (``separation``: supervised on stems; ``masked_prediction``: self-supervised;
+``reconstruction``: an autoencoder on unlabelled audio, separated by the ``cluster`` family),
 the multiple ``T`` and ``F`` must be (a function of the architecture's own parameters), the
 sources it outputs, and its parameter checks. Configuration checks, the separator, the
 trainer and the exporter read these declarations; nothing matches a ``model.type`` by prefix.
@@ -75,6 +76,12 @@ def _fusion_problems(params: dict[str, Any]) -> list[str]:
     except SSLConfigurationError as error:
         problems.append(str(error))
     return problems
+
+
+def _seanet_problems(params: dict[str, Any]) -> list[str]:
+    from .functions.seanet import problems
+
+    return problems(params)
 
 
 def _one(params: dict[str, Any]) -> int:
@@ -152,6 +159,14 @@ ARCHITECTURES: dict[str, Architecture] = {
             family="mask",
             task="separation",
             description="upstream's three bidirectional LSTM layers",
+        ),
+        Architecture(
+            "seanet.autoencoder",
+            "spleeter.model.functions.seanet:build_autoencoder",
+            family="cluster",
+            task="reconstruction",
+            problems=_seanet_problems,
+            description="a SEANet autoencoder with a Gaussian latent; sources by clustering",
         ),
         Architecture(
             "ssl.encoder",

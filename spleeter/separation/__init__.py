@@ -20,7 +20,10 @@ from ..engines import Engine
 from ..model.registry import architecture
 from .family import SeparationFamily, TrackSeparation
 
-FAMILIES: dict[str, str] = {"mask": "spleeter.separation.mask:MaskFamily"}
+FAMILIES: dict[str, str] = {
+    "mask": "spleeter.separation.mask:MaskFamily",
+    "cluster": "spleeter.separation.cluster:ClusterFamily",
+}
 """Each family's class, by the name architectures declare in the registry."""
 
 
@@ -28,10 +31,12 @@ def separation_family(
     params: dict[str, Any], engine: Callable[[], Engine], **options: Any
 ) -> SeparationFamily:
     """The family separating with ``params``' network; ``engine`` loads the network (once,
-    when first needed); ``options`` are the family's own (``mwf`` for masks).
+    when first needed); ``options`` are the family's own (``mwf`` for masks; ``clusterer``,
+    ``clusters``, ``seed`` for clusters); options left None are not passed.
 
     Raises:
-        SpleeterError: the network is not a separator, or declares an unknown family.
+        SpleeterError: the network is not a separator, declares an unknown family, or an option
+            does not apply to its family.
     """
     entry = architecture(params)
     if entry.family is None:
@@ -40,7 +45,13 @@ def separation_family(
         raise SpleeterError(f"{entry.type} declares an unknown separation family {entry.family}")
     module_name, _, class_name = FAMILIES[entry.family].partition(":")
     family = getattr(importlib.import_module(module_name), class_name)
-    return family(params, engine, **options)
+    accepted = getattr(family, "OPTIONS", ("mwf",))
+    given = {name: value for name, value in options.items() if value is not None}
+    refused = [name for name in given if name not in accepted]
+    if refused:
+        flags = ", ".join(f"--{name}" for name in refused)
+        raise SpleeterError(f"{flags} does not apply to {entry.type} ({entry.family} family)")
+    return family(params, engine, **given)
 
 
 __all__ = ["FAMILIES", "SeparationFamily", "TrackSeparation", "separation_family"]

@@ -43,6 +43,27 @@ def run_pretraining(
     Raises:
         SpleeterError: unusable configuration or audio, or data needed but not given.
     """
+    from ..model.registry import ARCHITECTURES, model_type
+
+    entry = ARCHITECTURES.get(model_type(params))
+    if entry is not None and entry.task == "reconstruction":
+        # An autoencoder (the cluster family's): the reconstruction task on the same loop.
+        if iterations is not None:
+            raise SpleeterError("--iterations applies to masked prediction, not to autoencoders")
+        from ..training.reconstruction import run_reconstruction
+
+        return run_reconstruction(
+            params,
+            data,
+            audio_adapter,
+            csv_path=csv_path,
+            max_steps=max_steps,
+            seed=seed,
+            mixed_precision=mixed_precision,
+            export=export,
+            quiet=quiet,
+            verbose=verbose,
+        )
     settings = pretrain_settings(
         params,
         max_steps=max_steps,

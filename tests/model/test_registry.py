@@ -25,7 +25,7 @@ def test_every_entry_declares_family_task_and_a_resolvable_builder():
     for name, entry in ARCHITECTURES.items():
         assert entry.type == name
         assert entry.task in ("separation", "masked_prediction", "reconstruction")
-        assert entry.family in ("mask", None)
+        assert entry.family in ("mask", "cluster", None)
         assert callable(entry.build_function())
     assert {e.type for e in ARCHITECTURES.values() if e.family == "mask"} == {
         "unet.unet",
@@ -33,13 +33,17 @@ def test_every_entry_declares_family_task_and_a_resolvable_builder():
         "unet.ssl_unet",
         "blstm.blstm",
     }
+    assert {e.type for e in ARCHITECTURES.values() if e.family == "cluster"} == {
+        "seanet.autoencoder"
+    }
 
 
 def test_every_bundled_configuration_names_a_registered_separator():
     for name in embedded_configuration_names():
         params = load_configuration(f"spleeter:{name}")
         assert architecture_problems(params) == [], name
-        assert architecture(params).family == "mask"
+        expected = "cluster" if name.endswith("-cluster") else "mask"
+        assert architecture(params).family == expected, name
 
 
 @pytest.mark.parametrize("model_type", ["unet.unet", "unet.softmax_unet", "unet.ssl_unet"])
