@@ -71,6 +71,13 @@ class ClusterSettings:
             )
         if self.max_frames < 2:
             raise SpleeterError(f"cluster.max_frames must be >= 2 (got {self.max_frames})")
+        if self.clusters is not None and self.clusters > self.max_frames:
+            # Clusters are fitted on at most max_frames frames: refuse before any work (and
+            # before K output files are planned).
+            raise SpleeterError(
+                f"--clusters {self.clusters} is more than the {self.max_frames} latent frames "
+                "a track's clusters are fitted on (cluster.max_frames)"
+            )
 
     @property
     def estimated(self) -> bool:

@@ -177,12 +177,13 @@ def test_bad_inputs_give_a_message_or_a_sensible_result(cluster_model, tmp_path)
     assert np.max(np.abs(sum(parts.values()) - short)) < 1e-4
     wav = tmp_path / "short.wav"
     soundfile.write(wav, short, 44100, subtype="FLOAT")
-    result = run(
-        "separate", "-p", cluster_model, "--clusters", "100000", "-o", str(tmp_path), str(wav)
-    )
-    assert result.exit_code == 1
-    assert "more than the track's" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "short").exists()  # nothing half-written
+    for clusters, message in (("1000", "more than the track's"), ("100000", "cluster.max_frames")):
+        result = run(
+            "separate", "-p", cluster_model, "--clusters", clusters, "-o", str(tmp_path), str(wav)
+        )
+        assert result.exit_code == 1
+        assert message in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "short").exists()  # nothing half-written
     result = run("separate", "-p", cluster_model, "--clusterer", "spectral", str(wav))
     assert result.exit_code == 1 and "Unknown clusterer" in result.output
 
