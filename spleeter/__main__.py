@@ -5,13 +5,12 @@ Commands import TensorFlow and the audio stack only when they run, so ``--help``
 """
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
 
 from . import SpleeterError
 from .audio import ClipMode, Codec
+from .cli_errors import EXIT_USER_ERROR, log_error, user_errors
 from .evaluation import (  # noqa: F401 (upstream's names, importable from here)
     EVALUATION_AUDIO_DIRECTORY,
     EVALUATION_INSTRUMENTS,
@@ -79,7 +78,6 @@ from .options import (  # issue 17: output choice, encoding, test-time augmentat
 )
 from .utils.logging import configure_logger, logger
 
-EXIT_USER_ERROR = 1
 EXIT_REMOVED_OPTION = 20
 
 spleeter: typer.Typer = typer.Typer(
@@ -151,24 +149,6 @@ def config_show(
             typer.echo(text, nl=not text.endswith("\n"))
             return
         typer.echo(json.dumps(params, indent=2))
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a :class:`SpleeterError` into ``ERROR:spleeter:`` lines (one per problem) and exit
-    code 1."""
-    try:
-        yield
-    except SpleeterError as error:
-        log_error(error)
-        raise typer.Exit(EXIT_USER_ERROR) from None
-
-
-def log_error(error: SpleeterError) -> None:
-    """Log an error: one ``ERROR:spleeter:`` record, or one per line of an error that has
-    ``lines`` (a configuration's problems, each on its own line)."""
-    for line in getattr(error, "lines", None) or [str(error)]:
-        logger.error(line)
 
 
 @spleeter.callback()

@@ -12,7 +12,7 @@ listen: typer.Typer = typer.Typer(
 
 
 def _user_errors():
-    from ..__main__ import user_errors
+    from ..cli_errors import user_errors
 
     return user_errors()
 

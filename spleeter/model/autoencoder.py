@@ -19,9 +19,8 @@ class LoadedAutoencoder:
     def __init__(
         self, params: dict[str, Any], model_dir: str | None = None, model: Any = None
     ) -> None:
-        from ..engines.tensorflow import import_tensorflow
+        import tensorflow as tf  # (the separator imported it through its engine already)
 
-        tf = import_tensorflow()
         self.settings = SEANetSettings.from_params(params)
         self.hop = self.settings.hop
         if model is None:

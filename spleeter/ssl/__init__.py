@@ -78,7 +78,7 @@ def run_pretraining(
     if data is None and not os.path.isdir(settings.encoder_dir):
         raise SpleeterError("Pretraining needs audio: give -d AUDIO_DIR")
     if data is not None:
-        from .data import audio_files, plan_chunks
+        from ..training.unlabelled import audio_files, plan_chunks
 
         files = audio_files(data, csv_path, str(params.get("mix_name", "mix")))
         chunks = plan_chunks(files, params, settings)

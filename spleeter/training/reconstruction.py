@@ -2,9 +2,10 @@
 
 ``spleeter pretrain -p spleeter:4stems-cluster -d AUDIO_DIR`` for any architecture whose
 registry row declares ``task="reconstruction"`` (``seanet.autoencoder``). The audio is read as
-for HuBERT pretraining (:mod:`spleeter.ssl.data`: every audio file below the directory, or a
-CSV's ``<mix_name>_path`` column; ``n_chunks_per_file`` chunks of ``chunk_duration`` seconds
-each, decoded once and kept in memory as waveforms: about 350 kB per second of stereo audio).
+for HuBERT pretraining (:mod:`spleeter.training.unlabelled`: every audio file below the
+directory, or a CSV's ``<mix_name>_path`` column; ``n_chunks_per_file`` chunks of
+``chunk_duration`` seconds each, decoded once and kept in memory as waveforms: about 350 kB
+per second of stereo audio).
 Example ``i`` is a ``segment_seconds`` crop of a chunk, both drawn from ``(random_seed, i)``
 only, with the reparameterisation noise, so a resumed run sees exactly the batches an
 uninterrupted one would.
@@ -59,7 +60,7 @@ class ReconstructionSettings:
     mixed_precision: bool = False
     segment_samples: int = 0
     frames: int = 1
-    """STFT frames a chunk must give (read by :func:`spleeter.ssl.data.plan_chunks`)."""
+    """STFT frames a chunk must give (read by :func:`spleeter.training.unlabelled.plan_chunks`)."""
 
     @classmethod
     def from_params(
@@ -320,7 +321,7 @@ def run_reconstruction(
     else:
         if data is None:
             raise SpleeterError("Pretraining needs audio: give -d AUDIO_DIR")
-        from ..ssl.data import audio_files, plan_chunks
+        from .unlabelled import audio_files, plan_chunks
 
         files = audio_files(data, csv_path, str(params.get("mix_name", "mix")))
         chunks = plan_chunks(files, params, settings)  # type: ignore[arg-type]
