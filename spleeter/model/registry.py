@@ -77,6 +77,18 @@ def _fusion_problems(params: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _transformer_multiple(params: dict[str, Any]) -> int:
+    from .transformer_config import frame_multiple
+
+    return frame_multiple(params)
+
+
+def _transformer_problems(params: dict[str, Any]) -> list[str]:
+    from .transformer_config import transformer_problems
+
+    return transformer_problems(params)
+
+
 def _one(params: dict[str, Any]) -> int:
     return 1
 
@@ -147,6 +159,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             family="mask",
             task="separation",
             description="upstream's three bidirectional LSTM layers",
+        ),
+        Architecture(
+            "transformer.zipformer",
+            "spleeter.model.functions.transformer:zipformer",
+            family="mask",
+            task="separation",
+            frame_multiple=_transformer_multiple,
+            problems=_transformer_problems,
+            description="a Zipformer-style band-split transformer with per-stem class tokens",
         ),
         Architecture(
             "ssl.encoder",
