@@ -47,14 +47,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _positive_ints(value: Any) -> bool:
-    return (
-        isinstance(value, list) and bool(value) and all(is_int(v) and int(v) > 0 for v in value)
-    )
+    return isinstance(value, list) and bool(value) and all(is_int(v) and int(v) > 0 for v in value)
 
 
 @dataclass(frozen=True)
 class TransformerConfig:
-    """Architecture of ``transformer.zipformer`` (see :mod:`spleeter.model.functions.transformer`)."""
+    """Architecture of ``transformer.zipformer`` (see :mod:`..functions.transformer`)."""
 
     preset: str = "small"
     dim: int = 48
@@ -155,18 +153,14 @@ def transformer_problems(params: dict[str, Any]) -> list[str]:
             "model.params.downsampling must be a list of positive integers "
             f"(got {list(config.downsampling)!r})"
         )
-    elif not _positive_ints(list(config.layers)) or len(config.layers) != len(
-        config.downsampling
-    ):
+    elif not _positive_ints(list(config.layers)) or len(config.layers) != len(config.downsampling):
         problems.append(
             f"model.params.layers ({list(config.layers)!r}) must give a positive number of "
             f"layers to each of the {len(config.downsampling)} stacks of downsampling"
         )
-    if not is_int(config.conv_kernel) or config.conv_kernel < 0 or config.conv_kernel % 2 == 0:
-        if config.conv_kernel != 0:
-            problems.append(
-                f"model.params.conv_kernel must be odd or 0 (got {config.conv_kernel!r})"
-            )
+    kernel = config.conv_kernel
+    if kernel != 0 and (not is_int(kernel) or kernel < 0 or kernel % 2 == 0):
+        problems.append(f"model.params.conv_kernel must be odd or 0 (got {kernel!r})")
     problems.extend(_band_problems(config, params.get("F")))
     return problems
 

@@ -57,9 +57,7 @@ def zipformer(input_tensor: Any, instruments: Iterable[str], params: dict | None
     bins, channels = int(input_tensor.shape[2]), int(input_tensor.shape[3])
     edges = config.edges(bins)
     x = BandSplit(edges, config.dim, name="band_split")(input_tensor)
-    for index, (factor, layers) in enumerate(
-        zip(config.downsampling, config.layers, strict=True)
-    ):
+    for index, (factor, layers) in enumerate(zip(config.downsampling, config.layers, strict=True)):
         x_in = x
         if factor > 1:
             x = Downsample(factor, name=f"stack{index}_downsample")(x)

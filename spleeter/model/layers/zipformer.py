@@ -103,7 +103,9 @@ class BandSplit(keras.layers.Layer):
             band = ops.reshape(band, (batch, frames, count, width * self.channels))
             rms = ops.sqrt(ops.mean(ops.square(band), axis=-1, keepdims=True) + self.epsilon)
             band = band / rms * self.gains[index]
-            parts.append(ops.einsum("btnk,nkd->btnd", band, self.kernels[index]) + self.biases[index])
+            parts.append(
+                ops.einsum("btnk,nkd->btnd", band, self.kernels[index]) + self.biases[index]
+            )
         return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2)
 
     def get_config(self) -> dict[str, Any]:
