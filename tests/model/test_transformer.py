@@ -31,7 +31,7 @@ def tiny_params(model_dir: Path, **overrides) -> dict:
         model_dir=str(model_dir), T=64, F=256, batch_size=2, chunk_duration=3.0,
         n_chunks_per_song=2, train_csv="train.csv", validation_csv="validation.csv",
         learning_rate=0.003, warmup_steps=2, lr_decay="constant", throttle_secs=0,
-        save_checkpoints_steps=2, save_summary_steps=1, random_seed=3,
+        save_checkpoints_steps=1, save_summary_steps=1, random_seed=3,
     )  # fmt: skip
     config["model"] = {"type": "transformer.zipformer", "params": dict(TINY)}
     config.update(overrides)
@@ -75,29 +75,35 @@ def test_bundled_configs_are_usable_full_band_and_unpublished(stems):
     assert "spleeter train -p spleeter:" in params["model_unpublished"]
 
 
-def test_the_presets_shapes_and_parameter_counts():
-    """The parameter counts docs/architecture.md gives, and one magnitude per stem with the
-    input's shape (the small preset, CPU-sized)."""
+def _build(preset: str, bins: int = 2048):
     from spleeter.engines.tensorflow import import_tensorflow
     from spleeter.model import build_model
 
     import_tensorflow()
-    counts = {}
-    for preset, bins in (("small", 2048), ("large", 2048)):
-        params = {"mix_name": "mix", "instrument_list": INSTRUMENTS, "F": bins, "n_channels": 2}
-        params["model"] = {"type": "transformer.zipformer", "params": {"preset": preset}}
-        model = build_model(params)
-        counts[preset] = model.count_params()
-        if preset == "small":
-            x = np.random.default_rng(0).uniform(0, 1, (1, 16, bins, 2)).astype("float32")
-            outputs = model(x)
-            assert sorted(outputs) == sorted(f"{n}_spectrogram" for n in INSTRUMENTS)
-            for value in outputs.values():
-                value = np.asarray(value)
-                assert value.shape == x.shape and (value >= 0).all() and (value <= x).all()
-    assert counts == {"small": 2_907_961, "large": 63_166_293}
-    assert TransformerConfig.from_params({"preset": "large"}).edges(2048)[-1] == 2048
+    params = {"mix_name": "mix", "instrument_list": INSTRUMENTS, "F": bins, "n_channels": 2}
+    params["model"] = {"type": "transformer.zipformer", "params": {"preset": preset}}
+    return build_model(params)
+
+
+def test_the_small_preset_shapes_and_parameter_count():
+    """One magnitude per stem with the input's shape, at most the input (a sigmoid mask); the
+    parameter count docs/architecture.md gives (4 stems, full band)."""
+    model = _build("small")
+    assert model.count_params() == 2_907_961
+    x = np.random.default_rng(0).uniform(0, 1, (1, 16, 2048, 2)).astype("float32")
+    outputs = model(x)
+    assert sorted(outputs) == sorted(f"{n}_spectrogram" for n in INSTRUMENTS)
+    for value in outputs.values():
+        value = np.asarray(value)
+        assert value.shape == x.shape and (value >= 0).all() and (value <= x).all()
     assert set(PRESETS) == {"small", "large"}
+    assert len(TransformerConfig.from_params({"preset": "small"}).edges(2048)) - 1 == 49
+
+
+@pytest.mark.slow
+def test_the_large_preset_parameter_count():
+    assert _build("large").count_params() == 63_166_293
+    assert len(TransformerConfig.from_params({"preset": "large"}).edges(2048)) - 1 == 63
 
 
 BAD = {
@@ -141,7 +147,7 @@ def _weights(model_dir: Path, step: int) -> dict[str, np.ndarray]:
 
 def test_it_trains_through_the_cli_and_resumes_exactly(rendered, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    straight = write(tiny_params(tmp_path / "straight", train_max_steps=6), tmp_path / "a.json")
+    straight = write(tiny_params(tmp_path / "straight", train_max_steps=4), tmp_path / "a.json")
     result = run("train", "-p", straight, "-d", str(rendered))
     assert result.exit_code == 0, result.output
     validation = [
@@ -150,15 +156,17 @@ def test_it_trains_through_the_cli_and_resumes_exactly(rendered, tmp_path, monke
         if "Validation at step" in line
     ]
     assert len(validation) >= 3 and validation[-1] < validation[0], result.output
-    # Interrupted after 4 steps, then resumed to 6: the same checkpoint as 6 straight steps.
-    split = write(tiny_params(tmp_path / "split", train_max_steps=4), tmp_path / "b.json")
+    # Stopped after 2 steps, then resumed to 4: the checkpoint of 4 straight steps (weights,
+    # Adam's slots, step), to float rounding: on a loaded 2-core machine a few values of the
+    # optimizer's slots came out 1 ulp apart (multi-threaded reductions), so not bit for bit.
+    split = write(tiny_params(tmp_path / "split", train_max_steps=2), tmp_path / "b.json")
     assert run("train", "-p", split, "-d", str(rendered)).exit_code == 0
-    resumed = run("train", "-p", split, "-d", str(rendered), "--max-steps", "6")
+    resumed = run("train", "-p", split, "-d", str(rendered), "--max-steps", "4")
     assert resumed.exit_code == 0, resumed.output
-    expected, ours = _weights(tmp_path / "straight", 6), _weights(tmp_path / "split", 6)
+    expected, ours = _weights(tmp_path / "straight", 4), _weights(tmp_path / "split", 4)
     assert sorted(expected) == sorted(ours)
     for name, value in expected.items():
-        np.testing.assert_array_equal(ours[name], value, err_msg=name)
+        np.testing.assert_allclose(ours[name], value, rtol=1e-5, atol=1e-12, err_msg=name)
     described = json.loads((tmp_path / "split" / "model.json").read_text())
     assert described["model_type"] == "transformer.zipformer" and described["family"] == "mask"
 
