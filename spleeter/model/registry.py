@@ -84,6 +84,18 @@ def _seanet_problems(params: dict[str, Any]) -> list[str]:
     return problems(params)
 
 
+def _transformer_multiple(params: dict[str, Any]) -> int:
+    from .transformer_config import frame_multiple
+
+    return frame_multiple(params)
+
+
+def _transformer_problems(params: dict[str, Any]) -> list[str]:
+    from .transformer_config import transformer_problems
+
+    return transformer_problems(params)
+
+
 def _one(params: dict[str, Any]) -> int:
     return 1
 
@@ -167,6 +179,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             task="reconstruction",
             problems=_seanet_problems,
             description="a SEANet autoencoder with a Gaussian latent; sources by clustering",
+        ),
+        Architecture(
+            "transformer.zipformer",
+            "spleeter.model.functions.transformer:zipformer",
+            family="mask",
+            task="separation",
+            frame_multiple=_transformer_multiple,
+            problems=_transformer_problems,
+            description="a Zipformer-style band-split transformer with per-stem class tokens",
         ),
         Architecture(
             "ssl.encoder",

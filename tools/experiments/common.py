@@ -211,8 +211,9 @@ def _default_sigint() -> None:
 
 
 def spleeter_command() -> list[str]:
-    """This project's CLI, run with this interpreter."""
-    return [sys.executable, "-m", "spleeter"]
+    """This checkout's CLI (a git worktree's, not only the installed one), run with this
+    interpreter (``base_env`` drops PYTHONPATH, which upstream's interpreter must not see)."""
+    return ["env", f"PYTHONPATH={REPO}", sys.executable, "-m", "spleeter"]
 
 
 def upstream_command() -> list[str]:

@@ -1,0 +1,251 @@
+#!/usr/bin/env python
+"""Issue 12: the Zipformer-style transformer (``transformer.zipformer``, small preset) against
+the U-Net under an equal wall-clock budget per arm, on the same rendered songs and split.
+
+    python tools/experiments/transformer_vs_unet.py                       # 2 arms x 3 seeds
+    python tools/experiments/transformer_vs_unet.py --budget-minutes 4 --seeds 1,2,3
+    python tools/experiments/transformer_vs_unet.py --smoke               # end-to-end check
+
+The arms are the training recipes ``configs/rendered/4stems-small.json`` (U-Net, conv_n_filters
+4..128) and ``configs/rendered/4stems-transformer.json`` (T = 256, F = 512 for both), with
+paths, seed and caches set here. For each seed the two arms train back to back (the order
+alternating from seed to seed, so both see the same machine load), each for the same budget of
+wall time of its whole ``spleeter train`` process, and are scored by ``spleeter evaluate``
+(museval v4 and fast_bss_eval) on the held-out rendered songs and the real MUSDB excerpt. The
+first seed's arms also stop at half the budget for a score there (the learning curve: SDR vs
+wall time). Writes ``WORK/results/transformer_vs_unet.{json,md}`` and the curve's PNG.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+NAME = "transformer_vs_unet"
+RECIPES = {
+    "unet": common.REPO / "configs" / "rendered" / "4stems-small.json",
+    "transformer": common.REPO / "configs" / "rendered" / "4stems-transformer.json",
+}
+TITLES = {"unet": "U-Net (4stems-small)", "transformer": "Zipformer transformer (small)"}
+
+
+def arm_config(args, arm: str, seed: int, rendered: Path, run_dir: Path) -> dict:
+    recipe = json.loads(RECIPES[arm].read_text())
+    extra = {k: v for k, v in recipe.items() if k in ("optimizer", "weight_decay", "warmup_steps",
+                                                      "lr_decay", "clip_norm")}  # fmt: skip
+    if args.smoke:
+        extra["warmup_steps"] = min(extra.get("warmup_steps", 0), 5)
+    return common.make_config(
+        rendered=rendered,
+        model_dir=run_dir / "model",
+        cache_dir=args.work / "cache" / NAME,
+        model=recipe["model"],
+        T=args.T,
+        F=recipe["F"],
+        batch_size=recipe["batch_size"],
+        learning_rate=recipe["learning_rate"],
+        seed=seed,
+        save_checkpoints_steps=50,
+        throttle_secs=60,
+        **extra,
+    )
+
+
+def average(scores: dict, subset: str, protocol: str, key: str = "average_SDR") -> float | None:
+    return scores.get(subset, {}).get(protocol, {}).get(key)
+
+
+def si_sdr_average(scores: dict, subset: str, protocol: str) -> float | None:
+    section = scores.get(subset, {}).get(protocol)
+    if not section:
+        return None
+    values = [section[i].get("SI-SDR") for i in common.INSTRUMENTS]
+    return None if None in values else round(statistics.fmean(values), 3)
+
+
+def plot(curves: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
+    for (subset, label), ax in zip(common.SUBSET_TITLES.items(), axes, strict=True):
+        for arm, points in curves.items():
+            xs = [p["wall_s"] / 60 for p in points]
+            ys = [p["sdr"][subset] for p in points]
+            ax.plot(xs, ys, "o-", label=TITLES[arm])
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("wall time of training (min)")
+        ax.set_ylabel("avg median SDR, museval v4 (dB)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = common.argument_parser(
+        __doc__, budget_minutes=4.0, budget_help="wall-clock training budget per arm and seed"
+    )
+    parser.add_argument("--seeds", default="1,2,3", help="training seeds, comma-separated")
+    parser.add_argument("--T", type=int, default=256, help="frames per training example")
+    parser.add_argument("--plot", type=Path, default=None, help="also write the curve here")
+    args = parser.parse_args()
+    common.apply_smoke(args)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.smoke:
+        args.budget_minutes, args.T, seeds = 1.0, 64, seeds[:1]
+    budget = args.budget_minutes * 60
+    info = common.machine()
+    rendered, evalset, subsets, baseline = common.prepare_data(args)
+    mixture = common.subset_medians(baseline, subsets)
+    start = {s: average(mixture, s, "museval-v4") for s in common.SUBSETS}
+
+    runs: dict[str, dict[int, dict]] = {"unet": {}, "transformer": {}}
+    curves: dict[str, list] = {arm: [{"wall_s": 0.0, "steps": 0, "sdr": start}] for arm in runs}
+    for index, seed in enumerate(seeds):
+        arms = ["unet", "transformer"] if index % 2 == 0 else ["transformer", "unet"]
+        for arm in arms:
+            run_dir = args.work / "runs" / NAME / f"{arm}-seed{seed}"
+            config = arm_config(args, arm, seed, rendered, run_dir)
+            common.log(f"seed {seed}: training {arm} for {budget:.0f} s")
+            parts = []
+            if index == 0:  # the learning curve: a score at half the budget too
+                half = common.train(
+                    run_dir, config, rendered, budget_s=budget / 2, tag="train-half"
+                )
+                parts.append(half)
+                summary = common.evaluate(run_dir, config, evalset, tag="eval-half", jobs=args.jobs)
+                scores = common.subset_medians(summary, subsets)
+                curves[arm].append({
+                    "wall_s": half["wall_s"], "steps": half["final_step"],
+                    "sdr": {s: average(scores, s, "museval-v4") for s in common.SUBSETS},
+                })  # fmt: skip
+                rest = common.train(
+                    run_dir, config, rendered, budget_s=budget - half["wall_s"], resume=True,
+                    tag="train-rest",
+                )  # fmt: skip
+                parts.append(rest)
+            else:
+                parts.append(common.train(run_dir, config, rendered, budget_s=budget))
+            summary = common.evaluate(run_dir, config, evalset, jobs=args.jobs)
+            scores = common.subset_medians(summary, subsets)
+            wall = sum(p["wall_s"] for p in parts)
+            runs[arm][seed] = {
+                "config": config,
+                "training": parts,
+                "wall_s": round(wall, 1),
+                "steps": parts[-1]["final_step"],
+                "parameters": parts[0]["trainable_parameters"],
+                "scores": scores,
+            }
+            if index == 0:
+                curves[arm].append({
+                    "wall_s": wall, "steps": parts[-1]["final_step"],
+                    "sdr": {s: average(scores, s, "museval-v4") for s in common.SUBSETS},
+                })  # fmt: skip
+
+    # -- tables ------------------------------------------------------------------------------
+    def mean_over_seeds(arm: str, subset: str, protocol: str, fn=average) -> tuple:
+        values = [fn(r["scores"], subset, protocol) for r in runs[arm].values()]
+        values = [v for v in values if v is not None]
+        if not values:
+            return None, None
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        return round(statistics.fmean(values), 2), round(spread, 2)
+
+    lines = []
+    for subset in common.SUBSETS:
+        for protocol in common.PROTOCOLS:
+            lines.append(f"\n{common.SUBSET_TITLES[subset]}, `{protocol}`: average over stems "
+                         "of the median SDR (per seed), mean +- std over seeds\n")  # fmt: skip
+            lines.append("| arm | " + " | ".join(f"seed {s}" for s in seeds)
+                         + " | mean +- std | SI-SDR mean |")  # fmt: skip
+            lines.append("|---|" + "---:|" * (len(seeds) + 2))
+            for arm in runs:
+                cells = [common._fmt(average(runs[arm][s]["scores"], subset, protocol))
+                         for s in seeds]  # fmt: skip
+                mean, std = mean_over_seeds(arm, subset, protocol)
+                si, _ = mean_over_seeds(arm, subset, protocol, si_sdr_average)
+                summary_cells = f"{common._fmt(mean)} +- {common._fmt(std)} | {common._fmt(si)}"
+                lines.append(f"| {TITLES[arm]} | " + " | ".join(cells) + f" | {summary_cells} |")
+            base = average(mixture, subset, protocol)
+            lines.append(f"| mixture as estimate | {common._fmt(base)} | | | |")
+    per_stem = []
+    for seed in seeds:
+        rows = [(f"{TITLES[arm]}, seed {seed}", runs[arm][seed]["scores"]) for arm in runs]
+        per_stem.extend(rows)
+    gap = {}
+    for subset in common.SUBSETS:
+        t, _ = mean_over_seeds("transformer", subset, "museval-v4")
+        u, _ = mean_over_seeds("unet", subset, "museval-v4")
+        gap[subset] = None if t is None or u is None else round(t - u, 2)
+    training_lines = []
+    for arm in runs:
+        for seed in seeds:
+            r = runs[arm][seed]
+            validation = [v for p in r["training"] for v in p["validation"]]
+            training_lines.append(
+                f"| {TITLES[arm]} | {seed} | {r['parameters']} | {r['wall_s']:.0f} | {r['steps']} "
+                f"| {validation[-1][1] if validation else 'n/a'} |"
+            )
+    document = common.write_results(
+        NAME, args, info, rendered, subsets, budget_s=budget, seeds=seeds,
+        runs={arm: {str(s): v for s, v in r.items()} for arm, r in runs.items()},
+        curves=curves, mixture=mixture, gap_museval_v4=gap,
+    )  # fmt: skip
+    figure = args.work / "results" / f"{NAME}.png"
+    plot(curves, figure, f"first seed ({seeds[0]}), equal wall time, 2 CPU cores")
+    if args.plot:
+        plot(curves, args.plot, f"first seed ({seeds[0]}), equal wall time, 2 CPU cores")
+    curve_rows = [
+        f"| {TITLES[arm]} | {p['wall_s'] / 60:.1f} | {p['steps']} | "
+        f"{common._fmt(p['sdr']['rendered'])} | {common._fmt(p['sdr']['musdb-excerpt'])} |"
+        for arm, points in curves.items()
+        for p in points
+    ]
+    markdown = f"""# Transformer vs U-Net, equal wall time (generated)
+
+Command: `{document["command"]}`
+
+Machine: {common.machine_markdown(info)}
+
+Data:
+{common.data_markdown(document["data"], subsets)}
+
+Budget: {args.budget_minutes:g} min of wall time per arm and seed (the whole `spleeter train`
+process), seeds {", ".join(map(str, seeds))}.
+
+{chr(10).join(lines)}
+
+Transformer minus U-Net (museval v4, mean over seeds): rendered {gap["rendered"]} dB,
+MUSDB excerpt {gap["musdb-excerpt"]} dB.
+
+| arm | seed | parameters | wall (s) | steps | last validation loss |
+|---|---:|---:|---:|---:|---:|
+{chr(10).join(training_lines)}
+
+Learning curve (first seed; museval v4 average SDR):
+
+| arm | wall (min) | steps | rendered | MUSDB excerpt |
+|---|---:|---:|---:|---:|
+{chr(10).join(curve_rows)}
+
+Per stem:
+
+{common.sdr_tables(per_stem)}
+"""
+    common.write_markdown(NAME, args, markdown)
+
+
+if __name__ == "__main__":
+    main()
