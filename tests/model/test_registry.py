@@ -32,6 +32,7 @@ def test_every_entry_declares_family_task_and_a_resolvable_builder():
         "unet.softmax_unet",
         "unet.ssl_unet",
         "blstm.blstm",
+        "transformer.zipformer",
     }
     assert {e.type for e in ARCHITECTURES.values() if e.family == "cluster"} == {
         "seanet.autoencoder"
