@@ -92,10 +92,9 @@ def format_table(rows: list[list[str]]) -> str:
 
 
 def _local_directory(model_dir: str) -> bool:
-    candidates = [model_dir]
-    if not os.path.isabs(model_dir):
-        candidates = [os.path.join(ModelProvider.model_path(), model_dir), model_dir]
-    return any(os.path.isdir(c) and checkpoint_problem(c) is None for c in candidates)
+    """Whether the provider would find the model's checkpoint here without downloading."""
+    directory = ModelProvider.local_directory(model_dir)
+    return os.path.isdir(directory) and checkpoint_problem(directory) is None
 
 
 def _parameters(params: dict[str, Any]) -> int:

@@ -56,6 +56,20 @@ class ModelProvider(ABC):
         """The root of relative model directories: ``$MODEL_PATH``, read at call time."""
         return os.environ.get("MODEL_PATH", cls.DEFAULT_MODEL_PATH)
 
+    @classmethod
+    def local_directory(cls, model_directory: str) -> str:
+        """Where ``model_directory`` is (or would be installed) on this machine: as given when
+        absolute; else under :meth:`model_path`, unless only the working directory has it."""
+        if os.path.isabs(model_directory):
+            return model_directory
+        under_model_path = os.path.join(cls.model_path(), model_directory)
+        if not os.path.exists(under_model_path) and os.path.isdir(model_directory):
+            # A model trained here with a relative model_dir (``spleeter train`` writes it
+            # relative to the working directory): use it rather than download anything.
+            logger.debug(f"Using model directory {model_directory} (working directory)")
+            return model_directory
+        return under_model_path
+
     def get(self, model_directory: str, unpublished: str | None = None) -> str:
         """Ensure the model directory is available on disk and return it.
 
@@ -71,14 +85,7 @@ class ModelProvider(ABC):
         Raises:
             SpleeterError: If the model is missing and cannot be downloaded.
         """
-        if not os.path.isabs(model_directory):
-            under_model_path = os.path.join(self.model_path(), model_directory)
-            if not os.path.exists(under_model_path) and os.path.isdir(model_directory):
-                # A model trained here with a relative model_dir (``spleeter train`` writes it
-                # relative to the working directory): use it rather than download anything.
-                logger.debug(f"Using model directory {model_directory} (working directory)")
-                return model_directory
-            model_directory = under_model_path
+        model_directory = self.local_directory(model_directory)
         if os.path.isdir(model_directory):
             return model_directory
         if os.path.exists(model_directory):
