@@ -138,6 +138,15 @@ def test_a_bad_configuration_is_one_error_line_before_any_work(case, tmp_path, m
     assert not (tmp_path / "out").exists() and not (tmp_path / "never").exists()
 
 
+def validation_losses(output: str) -> list[float]:
+    """The losses of the "Validation at step N: loss X" lines of a training run."""
+    return [
+        float(line.split("loss ")[1].split()[0])
+        for line in output.splitlines()
+        if "Validation at step" in line
+    ]
+
+
 def _weights(model_dir: Path, step: int) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
@@ -151,11 +160,7 @@ def test_it_trains_through_the_cli(rendered, tmp_path, monkeypatch):
     config = write(tiny_params(tmp_path / "model", train_max_steps=2), tmp_path / "c.json")
     result = run("train", "-p", config, "-d", str(rendered))
     assert result.exit_code == 0, result.output
-    losses = [
-        float(line.split("loss ")[1].split()[0])
-        for line in result.output.splitlines()
-        if "Validation at step" in line
-    ]
+    losses = validation_losses(result.output)
     assert losses and all(np.isfinite(losses)), result.output
     tensors = _weights(tmp_path / "model", 2)
     assert int(tensors["global_step"]) == 2
@@ -172,11 +177,7 @@ def test_it_trains_through_the_cli_and_resumes_exactly(rendered, tmp_path, monke
     straight = write(tiny_params(tmp_path / "straight", train_max_steps=4), tmp_path / "a.json")
     result = run("train", "-p", straight, "-d", str(rendered))
     assert result.exit_code == 0, result.output
-    validation = [
-        float(line.split("loss ")[1].split()[0])
-        for line in result.output.splitlines()
-        if "Validation at step" in line
-    ]
+    validation = validation_losses(result.output)
     assert len(validation) >= 3 and validation[-1] < validation[0], result.output
     # Stopped after 2 steps, then resumed to 4: the checkpoint of 4 straight steps (weights,
     # Adam's slots, step), but not bit for bit as for the U-Net: two runs of the same steps
