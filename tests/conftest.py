@@ -1,6 +1,7 @@
 """Shared test fixtures: real audio from the MUSDB18 excerpt shipped in the stempeg wheel."""
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,37 @@ import pytest
 
 STEM_NAMES = ("mixture", "drums", "bass", "other", "vocals")
 """Stream order inside a MUSDB ``.stem.mp4`` file."""
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in root.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fixtures_stay_untouched():
+    """The committed fixtures are never written: separating with ``-e auto`` caches an ONNX
+    conversion next to a checkpoint, so tests must use :func:`upstream_model_copies`."""
+    before = _files(FIXTURES)
+    yield
+    after = _files(FIXTURES)
+    changed = sorted(
+        name for name in after.keys() | before.keys() if after.get(name) != before.get(name)
+    )
+    assert not changed, f"tests changed files under {FIXTURES}: {', '.join(changed)}"
+
+
+@pytest.fixture(scope="session")
+def upstream_model_copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable copy of the upstream fixture models (``MODEL_PATH`` for their configs)."""
+    target = tmp_path_factory.mktemp("upstream") / "models"
+    shutil.copytree(FIXTURES / "upstream" / "models", target)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,10 @@ TOLERANCE = 1e-4
 
 
 @pytest.fixture(autouse=True)
-def upstream_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Resolve the fixtures' relative ``model_dir`` under their ``models`` folder."""
-    monkeypatch.setenv("MODEL_PATH", str(FIXTURES / MANIFEST["model_path"]))
+def upstream_models(monkeypatch: pytest.MonkeyPatch, upstream_model_copies: Path) -> None:
+    """Resolve the fixtures' relative ``model_dir`` under (a copy of) their ``models`` folder."""
+    assert MANIFEST["model_path"] == "models"
+    monkeypatch.setenv("MODEL_PATH", str(upstream_model_copies))
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +50,15 @@ def transformed(waveform: np.ndarray, transform: str) -> np.ndarray:
     return waveform
 
 
+@pytest.mark.parametrize("engine", ["tensorflow", "auto"])
 @pytest.mark.parametrize("case", MANIFEST["cases"], ids=lambda case: case["name"])
-def test_separate_matches_upstream(case, upstream_input):
+def test_separate_matches_upstream(case, engine, upstream_input):
+    """With TensorFlow, and with the default engine (ONNX Runtime for the U-Nets, converted
+    from the checkpoint on first use)."""
     golden = np.load(FIXTURES / case["npz"])
-    separator = Separator(str(FIXTURES / case["config"]), MWF=case["mwf"], multiprocess=False)
+    separator = Separator(
+        str(FIXTURES / case["config"]), MWF=case["mwf"], multiprocess=False, engine=engine
+    )
     sources = separator.separate(transformed(upstream_input, case["input_transform"]))
     assert list(sources) == case["instruments"]
     start, stop = case["window_start"], case["window_start"] + case["window_length"]

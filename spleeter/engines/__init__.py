@@ -39,8 +39,9 @@ def create_engine(
     """The engine that runs ``params``' model with the weights found in ``model_dir``.
 
     ``engine``: ``tensorflow``; ``onnx`` (ONNX Runtime, exporting the model to ONNX on first use
-    and caching it); or ``auto``: ONNX Runtime when it is installed and the model already has an
-    up-to-date ONNX export (``spleeter export``), else TensorFlow. ``device``:
+    and caching it); or ``auto``: ONNX Runtime when it is installed and the model has an
+    up-to-date ONNX export or a network the registry can build as ONNX without TensorFlow (the
+    U-Nets: converted on first use in a few seconds, then cached), else TensorFlow. ``device``:
     ``cpu``, ``cuda`` (an error if the engine cannot run there) or ``auto``. The engine and
     device that actually run are logged.
     """
@@ -53,9 +54,13 @@ def create_engine(
         raise SpleeterError(f"Unknown device {device!r} (choose from {', '.join(DEVICES)})")
     model_path = None
     if engine in ("auto", "onnx") and (engine == "onnx" or onnxruntime_available()):
+        from ..model import architecture
         from .onnx_export import onnx_model_for
 
-        model_path = onnx_model_for(params, model_dir, export=engine == "onnx")
+        # Exporting without TensorFlow takes seconds, so auto does it; a tf2onnx trace takes a
+        # minute and gigabytes, so auto leaves that to -e onnx or spleeter export.
+        export = engine == "onnx" or architecture(params).onnx_graph is not None
+        model_path = onnx_model_for(params, model_dir, export=export)
     if model_path is not None:
         from .onnxruntime import OnnxRuntimeEngine
 

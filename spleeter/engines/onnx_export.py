@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from .. import SpleeterError
-from ..model import build_model, model_type
-from ..model.checkpoint import find_checkpoint, load_checkpoint
+from ..model import architecture, build_model, model_type
+from ..model.checkpoint import find_checkpoint, load_checkpoint, tensor_reader
 from ..utils.logging import logger
 from ..utils.versions import package_version
 
 ONNX_FILENAME = "model.onnx"
 DEFAULT_OPSET = 17
-EXPORT_FORMAT = 2
+EXPORT_FORMAT = 3
 """Bumped when the exported graph changes, so older exports are redone."""
 
 METADATA_CONFIG = "spleeter.config"
@@ -57,19 +57,49 @@ def fingerprint(params: dict[str, Any], checkpoint: str) -> str:
 
 
 def export_onnx(
-    params: dict[str, Any], model_dir: str, output: str | os.PathLike, opset: int = DEFAULT_OPSET
+    params: dict[str, Any],
+    model_dir: str,
+    output: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    announce: bool = True,
 ) -> Path:
     """Write the ONNX graph of ``params``' network with the weights in ``model_dir``.
 
-    The file is written to a temporary name and renamed into place.
+    Networks the registry gives an ONNX builder (the U-Nets) are built straight from the
+    checkpoint's tensors, without TensorFlow; the others are traced from Keras by tf2onnx. The
+    file is written to a temporary name and renamed into place.
 
     Raises:
         SpleeterError: no checkpoint, a mismatched checkpoint, or a conversion failure.
     """
+    checkpoint = find_checkpoint(model_dir)
+    instruments = list(params["instrument_list"])
+    builder = architecture(params).onnx_graph_function()
+    how = "from its checkpoint's tensors" if builder else "with tf2onnx"
+    message = f"Exporting {model_type(params)} from {checkpoint} to ONNX (opset {opset}, {how})"
+    (logger.info if announce else logger.debug)(message)
+    if builder is not None:
+        proto = builder(params, tensor_reader(checkpoint), opset)
+        _precise_sigmoids(proto)
+    else:
+        proto = _traced_graph(params, checkpoint, opset)
+    metadata = {
+        METADATA_CONFIG: json.dumps(params),
+        METADATA_INSTRUMENTS: json.dumps(instruments),
+        METADATA_MODEL_TYPE: model_type(params),
+        METADATA_FINGERPRINT: fingerprint(params, checkpoint),
+        METADATA_VERSION: package_version("spleeter", "unknown"),
+        METADATA_OPSET: str(opset),
+    }
+    description = f"Spleeter {model_type(params)} network ({', '.join(instruments)})"
+    return save_onnx(proto, output, metadata, description)
+
+
+def _traced_graph(params: dict[str, Any], checkpoint: str, opset: int) -> Any:
+    """The Keras model of ``params`` with ``checkpoint``'s weights, converted by tf2onnx."""
     from .tensorflow import import_tensorflow
 
     tf = import_tensorflow()
-    checkpoint = find_checkpoint(model_dir)
     model = build_model(params)
     load_checkpoint(model, checkpoint)
     instruments = list(params["instrument_list"])
@@ -81,20 +111,9 @@ def export_onnx(
         return [outputs[f"{name}_spectrogram"] for name in instruments]
 
     function = tf.function(network, input_signature=[spec], autograph=False)
-    logger.info(f"Exporting {model_type(params)} from {checkpoint} to ONNX (opset {opset})")
-    proto = convert_function(
+    return convert_function(
         function, spec, opset, [f"{name}_spectrogram" for name in instruments], checkpoint
     )
-    metadata = {
-        METADATA_CONFIG: json.dumps(params),
-        METADATA_INSTRUMENTS: json.dumps(instruments),
-        METADATA_MODEL_TYPE: model_type(params),
-        METADATA_FINGERPRINT: fingerprint(params, checkpoint),
-        METADATA_VERSION: package_version("spleeter", "unknown"),
-        METADATA_OPSET: str(opset),
-    }
-    description = f"Spleeter {model_type(params)} network ({', '.join(instruments)})"
-    return save_onnx(proto, output, metadata, description)
 
 
 def convert_function(
@@ -256,12 +275,12 @@ def onnx_model_for(params: dict[str, Any], model_dir: str, export: bool = True) 
     if not export:
         return None
     target = local if os.access(directory, os.W_OK) else cached
+    duration = "a few seconds" if architecture(params).onnx_graph else "about a minute"
     logger.info(
-        f"Converting the model in {directory} to ONNX for ONNX Runtime (the onnx engine): "
-        f"about a minute, once; later runs reuse {target} (spleeter export does it ahead, "
-        "--engine tensorflow skips it)"
+        f"Converting the model in {directory} to ONNX for ONNX Runtime: {duration}, once; "
+        f"later runs reuse {target} (--engine tensorflow skips it)"
     )
-    return str(export_onnx(params, str(directory), target))
+    return str(export_onnx(params, str(directory), target, announce=False))
 
 
 def export_is_current(

@@ -173,23 +173,16 @@ def load_checkpoint(model: Any, prefix: str, optional: tuple[str, ...] = ()) -> 
         value = mapping.to_keras(_read_tensor(reader, mapping.checkpoint_name, prefix))
         if tuple(value.shape) != tuple(variable.shape):
             mismatched.append(
-                f"{mapping.checkpoint_name} has shape {tuple(available[mapping.checkpoint_name])} "
-                f"in the checkpoint but the configuration needs {tuple(variable.shape)}"
+                _shape_problem(
+                    mapping.checkpoint_name, available[mapping.checkpoint_name], variable.shape
+                )
             )
             continue
         assignments.append((variable, value))
     if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise SpleeterError(
-            f"Checkpoint {prefix} has no variable {missing[0]}{more}: it was not trained with "
-            "this configuration's model type and instrument list"
-        )
+        raise _missing_error(prefix, missing)
     if mismatched:
-        more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
-        raise SpleeterError(
-            f"Checkpoint {prefix}: variable {mismatched[0]}{more}; check F, n_channels and the "
-            "model params against the configuration it was trained with"
-        )
+        raise _mismatch_error(prefix, mismatched)
     for variable, value in assignments:
         variable.assign(value.astype(variable.dtype, copy=False))
     used = {variable_mapping(v.path).checkpoint_name for v in model.weights}
@@ -199,6 +192,57 @@ def load_checkpoint(model: Any, prefix: str, optional: tuple[str, ...] = ()) -> 
             variable.assign(_read_tensor(reader, name, prefix))
             used.add(name)
     return sorted(set(available) - used)
+
+
+def _shape_problem(name: str, found: Any, needed: Any) -> str:
+    return (
+        f"{name} has shape {tuple(found)} in the checkpoint but the configuration needs "
+        f"{tuple(needed)}"
+    )
+
+
+def _missing_error(prefix: str, missing: list[str]) -> SpleeterError:
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return SpleeterError(
+        f"Checkpoint {prefix} has no variable {missing[0]}{more}: it was not trained with "
+        "this configuration's model type and instrument list"
+    )
+
+
+def _mismatch_error(prefix: str, mismatched: list[str]) -> SpleeterError:
+    more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
+    return SpleeterError(
+        f"Checkpoint {prefix}: variable {mismatched[0]}{more}; check F, n_channels and the "
+        "model params against the configuration it was trained with"
+    )
+
+
+def tensor_reader(prefix: str) -> Callable[[str, tuple[int, ...]], np.ndarray]:
+    """``read(name, shape)``: one tensor of the checkpoint at ``prefix`` without TensorFlow
+    (:mod:`.tensor_bundle`), with ``load_checkpoint``'s errors for a missing variable, another
+    shape or damaged bytes."""
+    from .tensor_bundle import BundleError, TensorBundle
+
+    try:
+        bundle = TensorBundle(prefix)
+    except BundleError as error:
+        raise SpleeterError(f"Checkpoint {prefix} cannot be read: {error}") from error
+
+    def read(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        entry = bundle.entries.get(name)
+        if entry is None:
+            raise _missing_error(prefix, [name])
+        if tuple(entry.shape) != tuple(shape):
+            raise _mismatch_error(prefix, [_shape_problem(name, entry.shape, shape)])
+        try:
+            return bundle.tensor(name)
+        except BundleError as error:
+            raise SpleeterError(
+                f"Checkpoint {prefix} is damaged ({error}); re-download or retrain the model "
+                f"in {os.path.dirname(prefix) or os.curdir}"
+            ) from error
+
+    return read
 
 
 def _read_tensor(reader: Any, name: str, prefix: str) -> np.ndarray:

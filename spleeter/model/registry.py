@@ -124,11 +124,22 @@ class Architecture:
     """Checkpoint name prefixes of variables it initialises itself (a pretrained encoder,
     zero-initialised fusion): an ``--init-from`` checkpoint may lack them (a plain U-Net's
     does)."""
+    onnx_graph: str | None = None
+    """``"module:function"``: ``function(params, weights, opset) -> onnx.ModelProto``, the
+    network built straight from its checkpoint's tensors (no TensorFlow), when it has one;
+    otherwise ONNX exports trace the Keras model with tf2onnx."""
     description: str = ""
 
     def build_function(self) -> Callable[..., dict]:
-        module_name, _, function_name = self.builder.partition(":")
-        return getattr(importlib.import_module(module_name), function_name)
+        return _resolve(self.builder)
+
+    def onnx_graph_function(self) -> Callable[..., Any] | None:
+        return _resolve(self.onnx_graph) if self.onnx_graph else None
+
+
+def _resolve(reference: str) -> Callable[..., Any]:
+    module_name, _, function_name = reference.partition(":")
+    return getattr(importlib.import_module(module_name), function_name)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -142,6 +153,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             frame_multiple=_unet_multiple,
             bin_multiple=_unet_multiple,
             problems=_unet_problems,
+            onnx_graph="spleeter.model.onnx_unet:unet_graph",
             description="upstream's U-Net, one sigmoid mask per instrument",
         ),
         Architecture(
@@ -152,6 +164,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             frame_multiple=_unet_multiple,
             bin_multiple=_unet_multiple,
             problems=_unet_problems,
+            onnx_graph="spleeter.model.onnx_unet:softmax_unet_graph",
             description="upstream's U-Net with masks normalised across instruments",
         ),
         Architecture(

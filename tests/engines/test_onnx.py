@@ -33,8 +33,8 @@ def run(*args: str):
 
 
 @pytest.fixture
-def fixture_models(monkeypatch):
-    monkeypatch.setenv("MODEL_PATH", str(FIXTURES / "models"))
+def fixture_models(monkeypatch, upstream_model_copies):
+    monkeypatch.setenv("MODEL_PATH", str(upstream_model_copies))
 
 
 @pytest.fixture(scope="module")
@@ -92,25 +92,37 @@ def copy_model(tmp_path: Path, config_name: str = "unet_2stems.json") -> str:
     return str(path)
 
 
-def test_auto_uses_onnx_only_once_exported_and_fresh(tmp_path, upstream_input, caplog):
-    config_path = copy_model(tmp_path)
+def test_auto_converts_unets_and_uses_other_exports_only_when_fresh(tmp_path, capsys):
+    # A U-Net is built as ONNX from its checkpoint on first use: auto runs ONNX Runtime at once.
+    config_path = copy_model(tmp_path / "unet")
     params = load_configuration(config_path)
     model_dir = params["model_dir"]
     assert onnx_model_for(params, model_dir, export=False) is None
-    assert create_engine(params, model_dir, "auto").name == "tensorflow"
-    # --engine onnx converts once and caches model.onnx next to the checkpoint.
-    assert create_engine(params, model_dir, "onnx").name == "onnxruntime"
-    assert (Path(model_dir) / "model.onnx").is_file()
+    capsys.readouterr()
     assert create_engine(params, model_dir, "auto").name == "onnxruntime"
-    # A changed checkpoint makes the export stale: auto goes back to TensorFlow.
+    logged = capsys.readouterr().out.splitlines()
+    assert len([line for line in logged if "ONNX" in line]) == 1, logged  # one line, once
+    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
+    assert "Converting" not in capsys.readouterr().out
+    assert (Path(model_dir) / "model.onnx").is_file()
+    # A changed checkpoint makes the export stale: it is converted again.
     from modelkit import write_model
 
-    write_model({**params, "model_dir": model_dir}, seed=9, step=11)
     fingerprint = read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT]
+    write_model({**params, "model_dir": model_dir}, seed=9, step=11)
     assert onnx_model_for(params, model_dir, export=False) is None
-    assert create_engine(params, model_dir, "auto").name == "tensorflow"
-    assert create_engine(params, model_dir, "onnx").name == "onnxruntime"
+    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
     assert read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT] != fingerprint
+
+    # A network without an ONNX builder (traced by tf2onnx, a minute) is never converted by
+    # auto: TensorFlow until exported, then ONNX Runtime while the export is fresh.
+    config_path = copy_model(tmp_path / "blstm", "blstm_2stems.json")
+    params = load_configuration(config_path)
+    model_dir = params["model_dir"]
+    assert create_engine(params, model_dir, "auto").name == "tensorflow"
+    assert not (Path(model_dir) / "model.onnx").exists()
+    assert create_engine(params, model_dir, "onnx").name == "onnxruntime"
+    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
 
 
 def test_cli_reports_engine_and_provider(tmp_path):
