@@ -46,13 +46,16 @@ def fingerprint(params: dict[str, Any], checkpoint: str) -> str:
     """Identifies the network of ``params`` with the weights of ``checkpoint``.
 
     The checkpoint's index file records a CRC32C of every tensor, so hashing it identifies the
-    weights without reading them.
+    weights without reading them; the data files' sizes are added so that a checkpoint cut
+    short after an export is read (and refused) rather than hidden behind the old export.
     """
     digest = hashlib.sha256()
     digest.update(f"export-format-{EXPORT_FORMAT}".encode())
     network = {key: params.get(key) for key in _NETWORK_KEYS}
     digest.update(json.dumps(network, sort_keys=True).encode())
     digest.update(Path(f"{checkpoint}.index").read_bytes())
+    for data in sorted(Path(checkpoint).parent.glob(f"{Path(checkpoint).name}.data-*")):
+        digest.update(f"{data.name}:{data.stat().st_size}".encode())
     return digest.hexdigest()
 
 

@@ -238,8 +238,7 @@ def tensor_reader(prefix: str) -> Callable[[str, tuple[int, ...]], np.ndarray]:
             return bundle.tensor(name)
         except BundleError as error:
             raise SpleeterError(
-                f"Checkpoint {prefix} is damaged ({error}); re-download or retrain the model "
-                f"in {os.path.dirname(prefix) or os.curdir}"
+                f"Checkpoint {prefix} is damaged ({error}); re-download or retrain the model"
             ) from error
 
     return read
@@ -255,7 +254,7 @@ def _read_tensor(reader: Any, name: str, prefix: str) -> np.ndarray:
     except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as error:
         raise SpleeterError(
             f"Checkpoint {prefix} is damaged (variable {name}: {_first_line(error)}); "
-            f"re-download or retrain the model in {os.path.dirname(prefix) or os.curdir}"
+            "re-download or retrain the model"
         ) from error
 
 

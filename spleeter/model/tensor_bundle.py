@@ -230,7 +230,7 @@ class TensorBundle:
         except OSError as error:
             raise BundleError(f"cannot read {path}: {error.strerror or error}") from error
         if len(data) != entry.size:
-            raise BundleError(f"variable {name}: {path} is cut short")
+            raise BundleError(f"variable {name}: {os.path.basename(path)} is cut short")
         if entry.crc32c is not None and _masked_crc32c(data) != entry.crc32c:
             raise BundleError(f"variable {name}: its bytes do not match the recorded checksum")
         count = int(np.prod(entry.shape, dtype=np.int64))
