@@ -3,7 +3,7 @@ PYTHON ?= python3
 .PHONY: install test test-all lint format upstream-fixtures bench
 
 install:            ## the package, its test and evaluation extras
-	$(PYTHON) -m pip install -e ".[dev,evaluation,render,onnx,listen]"
+	$(PYTHON) -m pip install -e ".[dev,evaluation,render,onnx,openvino,listen]"
 
 test:               ## the default suite (what CI runs): everything but the slow tests
 	$(PYTHON) -m pytest -q -m "not slow"

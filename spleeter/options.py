@@ -89,8 +89,19 @@ EngineOption: str = typer.Option(
     "--engine",
     "-e",
     help=(
-        "Inference engine: tensorflow, onnx (ONNX Runtime; converts the model once) or auto "
-        "(ONNX Runtime when the model has an ONNX export, else TensorFlow)"
+        "Inference engine: auto (ONNX Runtime; U-Nets are converted from their checkpoint on "
+        "first use in seconds, other models run on TensorFlow until exported), onnx (ONNX "
+        "Runtime, converting any model once), openvino (OpenVINO on the CPU) or tensorflow"
+    ),
+)
+
+PrecisionOption: str = typer.Option(
+    "float32",
+    "--precision",
+    help=(
+        "Arithmetic of the network: float32 (default, upstream's numbers), bfloat16 (OpenVINO "
+        "on CPUs with AVX-512 BF16 or AMX), float16 (ONNX Runtime on CUDA) or int8 (quantised "
+        "ONNX model, a quarter of the size); see docs/performance.md for speed and SDR change"
     ),
 )
 

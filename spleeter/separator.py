@@ -52,9 +52,12 @@ class Separator:
         multiprocess: write output files in the background (``join()`` waits for them).
         segment_blocks: blocks of ``T`` frames separated at a time (memory is bounded by the
             segment, not the input); ``None`` separates in one piece. Same result either way.
-        engine: ``tensorflow``, ``onnx`` (ONNX Runtime; exports the model once if needed) or
-            ``auto`` (ONNX Runtime when the model has an ONNX export, else TensorFlow).
+        engine: ``auto`` (ONNX Runtime; U-Nets converted from their checkpoint on first use,
+            other networks on TensorFlow until exported), ``onnx`` (ONNX Runtime, exporting any
+            model once), ``openvino`` (OpenVINO on the CPU) or ``tensorflow``.
         device: ``cpu``, ``cuda`` (an error where it cannot run) or ``auto``.
+        precision: the network's arithmetic: ``float32`` (upstream's numbers), ``bfloat16``,
+            ``float16`` or ``int8`` (see :func:`spleeter.engines.create_engine`).
         shifts: average this many separations of the input delayed at random by up to 0.5 s
             (Demucs' ``--shifts``; 1: one plain separation, as upstream).
         overlap: also separate with the ``T``-frame block grid moved, crossfading the grids
@@ -75,6 +78,7 @@ class Separator:
         engine: str = "auto",
         device: str = "auto",
         *,
+        precision: str = "float32",
         shifts: int = 1,
         overlap: float = 0.0,
         clusterer: str | None = None,
@@ -89,7 +93,7 @@ class Separator:
         self._MWF = MWF
         self._params["MWF"] = MWF
         self._engine: Engine | None = None
-        self._engine_choice = (engine, device)
+        self._engine_choice = (engine, device, precision)
         cluster_options = {"clusterer": clusterer, "clusters": clusters, "seed": seed}
         if split:
             from .separation.cluster import split_family

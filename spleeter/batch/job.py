@@ -31,6 +31,7 @@ class Job:
     mwf: bool = False
     engine: str = "auto"
     device: str = "auto"
+    precision: str = "float32"
     adapter: str = ""
     offset: float = 0.0
     duration: float | None = None
@@ -70,6 +71,7 @@ class Job:
 
 
 _LATER_DEFAULTS = {
+    "precision": "float32",
     "stems": None,
     "two_stems": None,
     "sample_format": None,
@@ -111,6 +113,7 @@ class Worker:
                 multiprocess=False,  # the worker is the unit of parallelism
                 engine=job.engine,
                 device=job.device,
+                precision=job.precision,
                 shifts=job.shifts,
                 overlap=job.overlap,
             )

@@ -22,28 +22,74 @@ class Engine(Protocol):
         ...
 
 
-ENGINES = ("auto", "tensorflow", "onnx")
+ENGINES = ("auto", "tensorflow", "onnx", "openvino")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("float32", "bfloat16", "float16", "int8")
 
 
 def onnxruntime_available() -> bool:
-    """Whether ONNX Runtime can be imported (the ``onnx`` or ``gpu`` extra)."""
+    """Whether ONNX Runtime can be imported (a dependency; the gpu extra for CUDA)."""
     from importlib.util import find_spec
 
     return find_spec("onnxruntime") is not None
 
 
+def openvino_available() -> bool:
+    """Whether OpenVINO can be imported (the openvino extra)."""
+    from importlib.util import find_spec
+
+    return find_spec("openvino") is not None
+
+
+def _runtime(engine: str, device: str, precision: str) -> str:
+    """Which runtime runs ``precision`` for the requested ``engine`` and ``device``:
+    ``tensorflow``, ``onnxruntime`` or ``openvino`` (a one-line error when none can)."""
+    from .. import SpleeterError
+
+    if precision == "float32":
+        return {"openvino": "openvino", "tensorflow": "tensorflow"}.get(engine, "onnxruntime")
+    if engine == "tensorflow":
+        raise SpleeterError(
+            f"--precision {precision} runs on the exported ONNX model: use --engine auto"
+        )
+    if precision == "bfloat16":
+        if engine == "onnx" or device == "cuda":
+            raise SpleeterError(
+                "--precision bfloat16 runs with OpenVINO on the CPU (--engine auto or openvino); "
+                "on CUDA use --precision float16"
+            )
+        return "openvino"
+    if precision == "float16":
+        if engine == "openvino":
+            raise SpleeterError(
+                "--precision float16 runs with ONNX Runtime (--engine auto or onnx); on a CPU "
+                "bfloat16 is the fast reduced precision"
+            )
+        return "onnxruntime"
+    # int8: OpenVINO runs the quantised model faster on a CPU when it is installed
+    if engine == "openvino" or (engine == "auto" and device != "cuda" and openvino_available()):
+        return "openvino"
+    return "onnxruntime"
+
+
 def create_engine(
-    params: dict[str, Any], model_dir: str, engine: str = "auto", device: str = "auto"
+    params: dict[str, Any],
+    model_dir: str,
+    engine: str = "auto",
+    device: str = "auto",
+    precision: str = "float32",
 ) -> Engine:
     """The engine that runs ``params``' model with the weights found in ``model_dir``.
 
     ``engine``: ``tensorflow``; ``onnx`` (ONNX Runtime, exporting the model to ONNX on first use
-    and caching it); or ``auto``: ONNX Runtime when it is installed and the model has an
-    up-to-date ONNX export or a network the registry can build as ONNX without TensorFlow (the
-    U-Nets: converted on first use in a few seconds, then cached), else TensorFlow. ``device``:
-    ``cpu``, ``cuda`` (an error if the engine cannot run there) or ``auto``. The engine and
-    device that actually run are logged.
+    and caching it); ``openvino`` (OpenVINO on the CPU, same export); or ``auto``: ONNX Runtime
+    when it is installed and the model has an up-to-date ONNX export or a network the registry
+    can build as ONNX without TensorFlow (the U-Nets: converted on first use in a few seconds,
+    then cached), else TensorFlow. ``device``: ``cpu``, ``cuda`` (an error if the engine
+    cannot run there) or ``auto``. ``precision``: ``float32``; ``bfloat16`` (OpenVINO, CPUs
+    with AVX-512 BF16 or AMX); ``float16`` (ONNX Runtime; fast on CUDA); ``int8`` (weight-only
+    quantised model, OpenVINO when installed, else ONNX Runtime). The engine, device and
+    precision that actually run are logged.
     """
     from .. import SpleeterError
     from ..utils.logging import logger
@@ -52,24 +98,52 @@ def create_engine(
         raise SpleeterError(f"Unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     if device not in DEVICES:
         raise SpleeterError(f"Unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    if precision not in PRECISIONS:
+        raise SpleeterError(
+            f"Unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})"
+        )
+    runtime = _runtime(engine, device, precision)
+    if runtime == "openvino" and device == "cuda":
+        raise SpleeterError("--device cuda: the openvino engine runs on the CPU here")
+    if (
+        runtime == "onnxruntime"
+        and engine == "auto"
+        and precision == "float32"
+        and not onnxruntime_available()
+    ):
+        runtime = "tensorflow"  # float32 without ONNX Runtime installed: upstream's engine
     model_path = None
-    if engine in ("auto", "onnx") and (engine == "onnx" or onnxruntime_available()):
+    if runtime != "tensorflow":
         from ..model import architecture
         from .onnx_export import onnx_model_for
 
         # Exporting without TensorFlow takes seconds, so auto does it; a tf2onnx trace takes a
-        # minute and gigabytes, so auto leaves that to -e onnx or spleeter export.
-        export = engine == "onnx" or architecture(params).onnx_graph is not None
+        # minute and gigabytes, so auto leaves that to an explicit choice or spleeter export.
+        export = (
+            engine != "auto"
+            or precision != "float32"
+            or architecture(params).onnx_graph is not None
+        )
         model_path = onnx_model_for(params, model_dir, export=export)
-    if model_path is not None:
-        from .onnxruntime import OnnxRuntimeEngine
-
-        runner: Engine = OnnxRuntimeEngine(model_path, device)
-        where = runner.provider  # type: ignore[attr-defined]
-    else:
+    if model_path is None:
         from .tensorflow import TensorFlowEngine
 
-        runner = TensorFlowEngine(params, model_dir, device=device)
+        runner: Engine = TensorFlowEngine(params, model_dir, device=device)
         where = runner.device  # type: ignore[attr-defined]
+    else:
+        from .precision import variant_path
+
+        model_path = variant_path(model_path, precision)
+        if runtime == "openvino":
+            from .openvino import OpenVinoEngine
+
+            runner = OpenVinoEngine(model_path, precision)
+        else:
+            from .onnxruntime import OnnxRuntimeEngine
+
+            runner = OnnxRuntimeEngine(model_path, device)
+        where = runner.provider  # type: ignore[attr-defined]
+        if precision != "float32":
+            where = f"{where}, {precision}"
     logger.info(f"Separating with {runner.name} on {where}")
     return runner

@@ -16,6 +16,7 @@ EXTRA_PACKAGES: dict[str, dict[str, str]] = {
         "matplotlib": "matplotlib",
     },
     "onnx": {"onnxruntime": "onnxruntime"},
+    "openvino": {"openvino": "openvino"},
     "gpu": {"onnxruntime": "onnxruntime-gpu"},
     "render": {"music21": "music21"},
     "dask": {"distributed": "dask[distributed]"},

@@ -1,0 +1,79 @@
+"""The OpenVINO engine: the exported ONNX network compiled by OpenVINO for the CPU.
+
+OpenVINO reads the same ``model.onnx`` as ONNX Runtime. It is the engine that runs reduced
+precision on a CPU: ``bfloat16`` on CPUs with AVX-512 BF16 or AMX (OpenVINO's inference
+precision hint; weights and activations in bfloat16, accumulation in float32).
+"""
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .. import SpleeterError
+from ..utils.extras import install_hint
+from ..utils.logging import logger
+from .tensorflow import DEFAULT_BATCH_BLOCKS
+
+HINTS = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}
+"""OpenVINO's ``INFERENCE_PRECISION_HINT`` for each precision it runs on a CPU (``int8`` is
+the weight-quantised model, its arithmetic float32)."""
+
+
+def import_openvino() -> Any:
+    try:
+        import openvino
+    except ImportError as error:
+        raise SpleeterError(
+            f"The openvino engine needs OpenVINO: {install_hint('openvino')}"
+        ) from error
+    return openvino
+
+
+def cpu_capabilities() -> list[str]:
+    """What OpenVINO says this CPU can run (``FP32``, ``BF16``, ``INT8``...)."""
+    return list(import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+class OpenVinoEngine:
+    """Runs an exported ONNX network with OpenVINO on the CPU at ``precision``."""
+
+    name = "openvino"
+    device = "cpu"
+
+    def __init__(
+        self, model_path: str, precision: str = "float32", batch_blocks: int = DEFAULT_BATCH_BLOCKS
+    ) -> None:
+        openvino = import_openvino()
+        if precision not in HINTS:
+            raise SpleeterError(
+                f"--precision {precision}: OpenVINO runs {', '.join(HINTS)} on the CPU"
+            )
+        core = openvino.Core()
+        if precision == "bfloat16" and "BF16" not in cpu_capabilities():
+            raise SpleeterError(
+                "--precision bfloat16: this CPU has no bfloat16 arithmetic (AVX-512 BF16 or "
+                "AMX); use float32 or int8"
+            )
+        config = {"INFERENCE_PRECISION_HINT": HINTS[precision], "PERFORMANCE_HINT": "LATENCY"}
+        threads = os.environ.get("SPLEETER_THREADS")
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        try:
+            self.compiled = core.compile_model(core.read_model(model_path), "CPU", config)
+        except Exception as error:  # OpenVINO raises RuntimeError and its own types
+            raise SpleeterError(f"OpenVINO cannot load {model_path}: {error}") from error
+        self.provider = "CPU"
+        self.output_names = [output.get_any_name() for output in self.compiled.outputs]
+        self.request = self.compiled.create_infer_request()
+        self.batch_blocks = max(1, int(batch_blocks))
+        logger.debug(f"OpenVINO model compiled for the CPU ({precision}) from {model_path}")
+
+    def __call__(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
+        for start in range(0, spectrogram.shape[0], self.batch_blocks):
+            batch = np.ascontiguousarray(spectrogram[start : start + self.batch_blocks])
+            results = self.request.infer([batch])
+            for output, name in zip(self.compiled.outputs, self.output_names, strict=True):
+                parts[name].append(np.array(results[output], copy=True))
+        return {name: np.concatenate(values) for name, values in parts.items()}
