@@ -37,12 +37,14 @@ has another shape (the caller knows the checkpoint and words the error)."""
 
 
 class _Graph:
-    """Accumulates nodes and initialisers with unique names."""
+    """Accumulates nodes, and initialisers with unique names written straight into
+    ``target`` (a ``GraphProto``): building ``TensorProto``s apart and handing them to
+    ``helper.make_graph`` / ``make_model`` copies the 150 MB of weights three more times."""
 
-    def __init__(self, weights: "WeightReader") -> None:
+    def __init__(self, weights: "WeightReader", target: Any) -> None:
         self.weights = weights
+        self.target = target
         self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
         self._count = 0
 
     def name(self, stem: str) -> str:
@@ -50,11 +52,15 @@ class _Graph:
         return f"{stem}_{self._count}"
 
     def constant(self, stem: str, value: np.ndarray) -> str:
-        from onnx import numpy_helper
+        from onnx import helper
 
         name = self.name(stem)
-        # (not np.ascontiguousarray: it makes a scalar one-dimensional)
-        self.initializers.append(numpy_helper.from_array(np.array(value, order="C"), name))
+        value = np.asarray(value)
+        tensor = self.target.initializer.add()
+        tensor.name = name
+        tensor.data_type = helper.np_dtype_to_tensor_dtype(value.dtype)
+        tensor.dims.extend(value.shape)
+        tensor.raw_data = value.tobytes()  # C order, whatever the array's layout
         return name
 
     def node(self, op: str, inputs: list[str], output: str | None = None, **attributes) -> str:
@@ -158,7 +164,11 @@ def _unet_logits(graph: _Graph, x: str, params: dict[str, Any], names: LayerName
 def _graph(params: dict[str, Any], weights: "WeightReader", softmax: bool, opset: int) -> Any:
     from onnx import TensorProto, helper
 
-    graph = _Graph(weights)
+    model = helper.make_model(
+        helper.make_graph([], "spleeter_unet", [], []),
+        opset_imports=[helper.make_opsetid("", opset)],
+    )
+    graph = _Graph(weights, model.graph)
     instruments = list(params["instrument_list"])
     input_name = f"{params['mix_name']}_spectrogram"
     channels_first = graph.node("Transpose", [input_name], perm=[0, 3, 1, 2])
@@ -187,14 +197,12 @@ def _graph(params: dict[str, Any], weights: "WeightReader", softmax: bool, opset
         graph.node("Transpose", [estimate], output=name, perm=[0, 2, 3, 1])
         outputs.append(name)
     shape = ["batch", "frames", int(params["F"]), int(params["n_channels"])]
-    body = helper.make_graph(
-        graph.nodes,
-        "spleeter_unet",
-        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name in outputs],
-        initializer=graph.initializers,
+    model.graph.node.extend(graph.nodes)
+    model.graph.input.append(helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape))
+    model.graph.output.extend(
+        helper.make_tensor_value_info(name, TensorProto.FLOAT, shape) for name in outputs
     )
-    return helper.make_model(body, opset_imports=[helper.make_opsetid("", opset)])
+    return model
 
 
 def unet_graph(params: dict[str, Any], weights: "WeightReader", opset: int) -> Any:
