@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ STEM_NAMES = ("mixture", "drums", "bass", "other", "vocals")
 """Stream order inside a MUSDB ``.stem.mp4`` file."""
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+AUTO_ON_CPU = "openvino" if find_spec("openvino") else "onnxruntime"
+"""The runtime ``--engine auto`` picks on the CPU for an ONNX model (OpenVINO when installed)."""
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import soundfile
+from conftest import AUTO_ON_CPU
 from typer.testing import CliRunner
 
 from spleeter import SpleeterError
@@ -99,10 +100,10 @@ def test_auto_converts_unets_and_uses_other_exports_only_when_fresh(tmp_path, ca
     model_dir = params["model_dir"]
     assert onnx_model_for(params, model_dir, export=False) is None
     capsys.readouterr()
-    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
+    assert create_engine(params, model_dir, "auto").name == AUTO_ON_CPU
     logged = capsys.readouterr().out.splitlines()
     assert len([line for line in logged if "ONNX" in line]) == 1, logged  # one line, once
-    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
+    assert create_engine(params, model_dir, "auto").name == AUTO_ON_CPU
     assert "Converting" not in capsys.readouterr().out
     assert (Path(model_dir) / "model.onnx").is_file()
     # A changed checkpoint makes the export stale: it is converted again.
@@ -111,7 +112,7 @@ def test_auto_converts_unets_and_uses_other_exports_only_when_fresh(tmp_path, ca
     fingerprint = read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT]
     write_model({**params, "model_dir": model_dir}, seed=9, step=11)
     assert onnx_model_for(params, model_dir, export=False) is None
-    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
+    assert create_engine(params, model_dir, "auto").name == AUTO_ON_CPU
     assert read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT] != fingerprint
 
     # A network without an ONNX builder (traced by tf2onnx, a minute) is never converted by
@@ -122,7 +123,20 @@ def test_auto_converts_unets_and_uses_other_exports_only_when_fresh(tmp_path, ca
     assert create_engine(params, model_dir, "auto").name == "tensorflow"
     assert not (Path(model_dir) / "model.onnx").exists()
     assert create_engine(params, model_dir, "onnx").name == "onnxruntime"
-    assert create_engine(params, model_dir, "auto").name == "onnxruntime"
+    assert create_engine(params, model_dir, "auto").name == AUTO_ON_CPU
+
+
+def test_auto_runs_openvino_on_the_cpu_with_onnx_runtimes_numbers(tmp_path, musdb_stems):
+    pytest.importorskip("openvino")
+    config_path = copy_model(tmp_path, "unet_4stems.json")
+    mixture = musdb_stems["mixture"][: 10 * 44100]
+    auto = Separator(config_path, multiprocess=False)
+    onnx_runtime = Separator(config_path, multiprocess=False, engine="onnx")
+    ours, reference = auto.separate(mixture), onnx_runtime.separate(mixture)
+    assert (auto._engine.name, onnx_runtime._engine.name) == ("openvino", "onnxruntime")
+    for name, samples in reference.items():
+        assert np.abs(samples).max() > 1e-2
+        assert np.abs(ours[name] - samples).max() <= 1e-5, name
 
 
 def test_cli_reports_engine_and_provider(tmp_path):

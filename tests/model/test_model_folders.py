@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from conftest import AUTO_ON_CPU
 from typer.testing import CliRunner
 
 from spleeter.__main__ import spleeter
@@ -71,7 +72,7 @@ def test_export_makes_an_upstream_folder_self_describing(model_copy, tmp_path, w
     from_folder = Separator(str(folder), multiprocess=False)
     assert from_folder.instruments == ["vocals", "accompaniment"]
     ours = from_folder.separate(waveform)
-    assert from_folder._engine.name == "onnxruntime"  # auto: the folder's fresh export
+    assert from_folder._engine.name == AUTO_ON_CPU  # auto: the folder's fresh export
     for name, samples in reference.items():
         assert ours[name].shape == samples.shape
         assert np.abs(ours[name] - samples).max() <= 1e-4, name
