@@ -125,6 +125,12 @@ class Separator:
         return list(self._family.declared_sources() or [])
 
     @property
+    def named_sources(self) -> bool:
+        """Whether the sources are named after the dataset's stems (False for clusters, whose
+        ``source_k`` evaluation matches to stems by content)."""
+        return bool(self._family.named_sources)
+
+    @property
     def sample_rate(self) -> int:
         """The sample rate the model works at; inputs must be at this rate."""
         return int(self._sample_rate)

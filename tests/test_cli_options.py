@@ -217,6 +217,8 @@ def test_shifted_runs_are_undone_exactly():
             return {"all": spectrum}
 
     class Family:
+        named_sources = True
+
         def declared_sources(self):
             return ["all"]
 

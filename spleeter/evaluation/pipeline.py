@@ -3,6 +3,8 @@
 Output layout under the output path (upstream's, plus the summary files and figures)::
 
     audio/test/<track>/<instrument>.wav           separated stems (16-bit WAV, whole track)
+    metrics/matching/<track>.json                 unnamed sources (clusters): which estimate
+                                                  was scored as which stem
     metrics/test/<track>.json                     museval-v4 scores (museval's JSON schema)
     metrics/fast_bss_eval/test/<track>.json       fast_bss_eval scores (same schema)
     metrics/summary.csv, tracks.csv, summary.json medians, labelled by protocol
@@ -52,6 +54,8 @@ from .report import (
 
 PLOTS_DIRECTORY = "plots"
 """Sub-directory of ``metrics`` that receives the figures."""
+MATCHING_DIRECTORY = "matching"
+"""Sub-directory of ``metrics`` recording which unnamed estimate was scored as which stem."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,10 @@ class ScoringJob:
     protocols: tuple[str, ...]
     window: float = WINDOW_SECONDS
     hop: float = HOP_SECONDS
+    sources: tuple[str, ...] | None = None
+    """Unnamed sources (``source_1`` ...) written for this track, matched to the stems
+    ``instruments`` by the best permutation of SI-SDR before scoring; None: the estimates are
+    named after the stems."""
 
 
 @dataclass(frozen=True)
@@ -84,20 +92,36 @@ def ordered_instruments(instruments: list[str]) -> list[str]:
     ]
 
 
+def common_stems(tracks: list[Track]) -> list[str]:
+    """The stems every track has, MUSDB's first (what unnamed sources are matched to)."""
+    shared = set(tracks[0].stems())
+    for track in tracks[1:]:
+        shared &= set(track.stems())
+    if not shared:
+        raise SpleeterError("The tracks share no stem to match the model's sources to")
+    return ordered_instruments(sorted(shared))
+
+
 def score_track_files(job: ScoringJob) -> ScoredTrack:
     """Score one separated track under each protocol and write its JSON files."""
     start = time.perf_counter()
     instruments = list(job.instruments)
     references, rate = job.track.load_references(instruments)
-    estimates, estimate_rate = load_estimates(job.estimates_dir, instruments)
+    if job.sources is None:
+        estimates, estimate_rate = load_estimates(job.estimates_dir, instruments)
+    else:
+        found, estimate_rate = load_estimates(job.estimates_dir, list(job.sources))
+        estimates = _matched_estimates(job, references, found)
     if estimate_rate != rate:
         raise SpleeterError(
             f"Track {job.track.name}: references at {rate} Hz, separated files at "
             f"{estimate_rate} Hz (evaluate a model whose sample_rate is the dataset's)"
         )
     medians: dict[str, TrackMedians] = {}
+    scored = {name: references[name] for name in instruments if name in estimates}
     for protocol in job.protocols:
-        scores = score_track(references, estimates, rate, protocol, job.window, job.hop)
+        scores = score_track(scored, estimates, rate, protocol, job.window, job.hop)
+        _unscored_as_nan(scores, instruments)
         document = track_document(scores)
         write_json(document, track_json_path(job.metrics_dir, protocol, job.track.name))
         medians[protocol] = frame_medians(document, PROTOCOL_METRICS[protocol])
@@ -145,12 +169,47 @@ def score_tracks(
     return {job.track.name: results[job.track.name] for job in jobs}
 
 
-def separate_tracks(separator: Any, tracks: list[Track], adapter: Any, destination: Path) -> None:
+def _matched_estimates(
+    job: ScoringJob, references: dict[str, Any], found: dict[str, Any]
+) -> dict[str, Any]:
+    """``found`` estimates renamed after the stems they match best (a stem that no estimate
+    matches is left out: museval scores a window NaN for every target when one estimate is
+    silent), the matching written to ``metrics/matching/<track>.json``."""
+    from .cluster_metrics import match_sources
+    from .metrics import match_length
+
+    n_samples = len(next(iter(references.values())))
+    found = {name: match_length(audio, n_samples) for name, audio in found.items()}
+    matching = match_sources(references, found)
+    write_json(
+        {"track": job.track.name, "matching": matching, "sources": list(found)},
+        job.metrics_dir / MATCHING_DIRECTORY / f"{job.track.name}.json",
+    )
+    return {stem: found[name] for stem, name in matching.items() if name is not None}
+
+
+def _unscored_as_nan(scores: Any, instruments: list[str]) -> None:
+    """Give the stems no estimate was matched to NaN in every window (as a silent estimate
+    scores), after the scored ones (whose order is museval's)."""
+    import numpy as np
+
+    windows = len(next(iter(next(iter(scores.targets.values())).values())))
+    for name in instruments:
+        if name not in scores.targets:
+            scores.targets[name] = {metric: np.full(windows, np.nan) for metric in scores.metrics}
+
+
+def separate_tracks(
+    separator: Any, tracks: list[Track], adapter: Any, destination: Path
+) -> dict[str, list[str]]:
     """Separate each whole track into ``destination/<track>/<instrument>.wav`` (16-bit WAV,
-    no 600 s cap: upstream's evaluation cropped tracks to their first 600 s)."""
+    no 600 s cap: upstream's evaluation cropped tracks to their first 600 s); the sources
+    written, per track. A model with unnamed sources (decided per track) is run in memory,
+    so that exactly this run's files are scored."""
     from ..audio import Codec
     from .musdb_io import WAV_LAYOUT
 
+    written: dict[str, list[str]] = {}
     for index, track in enumerate(tracks, start=1):
         logger.info(f"Separating {track.name} ({index}/{len(tracks)})")
         escaped = track.name.replace("{", "{{").replace("}", "}}")
@@ -160,7 +219,8 @@ def separate_tracks(separator: Any, tracks: list[Track], adapter: Any, destinati
             "bitrate": "128k",
             "synchronous": False,
         }
-        if track.layout == WAV_LAYOUT:
+        if track.layout == WAV_LAYOUT and separator.named_sources:
+            written[track.name] = list(separator.instruments)
             separator.separate_to_file(
                 str(track.mixture_path),
                 str(destination),
@@ -172,10 +232,12 @@ def separate_tracks(separator: Any, tracks: list[Track], adapter: Any, destinati
         else:
             waveform = track.load_mixture(adapter, separator.sample_rate)
             sources = separator.separate(waveform, str(track.mixture_path))
+            written[track.name] = list(sources)
             separator.save_to_file(
                 sources, str(track.mixture_path), str(destination), audio_adapter=adapter, **output
             )
     separator.join()
+    return written
 
 
 def _safe_name(name: str) -> str:
@@ -190,8 +252,12 @@ def draw_plots(
     plots_dir: Path,
     adapter: Any,
     sample_rate: int,
+    matching: dict[str, str | None] | None = None,
 ) -> list[Path]:
-    """Box plots of the per-track SDR (one per protocol) and the spectrograms of ``first``."""
+    """Box plots of the per-track SDR (one per protocol) and the spectrograms of ``first``
+    (``matching``: the estimate file scored as each stem, for unnamed sources)."""
+    import numpy as np
+
     from . import plots
     from .musdb_io import read_wav
 
@@ -202,7 +268,13 @@ def draw_plots(
         for protocol, per_track in results.items()
     ]
     references, rate = first.load_references(instruments)
-    estimates = {name: read_wav(audio_dir / first.name / f"{name}.wav")[0] for name in instruments}
+    files = matching or {name: name for name in instruments}
+    estimates = {
+        name: read_wav(audio_dir / first.name / f"{files[name]}.wav")[0]
+        if files.get(name)
+        else np.zeros_like(references[name])
+        for name in instruments
+    }
     paths.append(
         plots.spectrogram_figure(
             first.load_mixture(adapter, sample_rate),
@@ -214,6 +286,13 @@ def draw_plots(
         )
     )
     return paths
+
+
+def _read_matching(metrics_dir: Path, track: Track) -> dict[str, str | None]:
+    import json
+
+    path = metrics_dir / MATCHING_DIRECTORY / f"{track.name}.json"
+    return json.loads(path.read_text())["matching"]
 
 
 def _has_matplotlib() -> bool:
@@ -250,7 +329,14 @@ def run_evaluation(
 
     tracks = find_tracks(mus_dir)
     separator = Separator(params_filename, MWF=mwf)
-    instruments = ordered_instruments(separator.instruments)
+    if separator.named_sources:
+        instruments = ordered_instruments(separator.instruments)
+    else:
+        instruments = common_stems(tracks)
+        logger.info(
+            "The model's sources are unnamed: each track's are matched to its stems "
+            f"({', '.join(instruments)}) by the best permutation of SI-SDR, then scored"
+        )
     check_references(tracks, instruments)
     previous = load_summary(compare_with) if compare_with else None
     audio_adapter = AudioAdapter.get(adapter)
@@ -259,7 +345,8 @@ def run_evaluation(
     metrics_dir = output / EVALUATION_METRICS_DIRECTORY
     protocols = MetricsChoice(metrics).protocols
 
-    separate_tracks(separator, tracks, audio_adapter, audio_dir)
+    written = separate_tracks(separator, tracks, audio_adapter, audio_dir)
+    matched = not separator.named_sources
 
     processes = max(1, min(jobs or os.cpu_count() or 1, len(tracks)))
     logger.info(
@@ -267,7 +354,14 @@ def run_evaluation(
         f"{processes} process(es) (this could be long) ..."
     )
     jobs_list = [
-        ScoringJob(track, audio_dir / track.name, metrics_dir, tuple(instruments), protocols)
+        ScoringJob(
+            track,
+            audio_dir / track.name,
+            metrics_dir,
+            tuple(instruments),
+            protocols,
+            sources=tuple(written[track.name]) if matched else None,
+        )
         for track in tracks
     ]
     scored = score_tracks(jobs_list, processes)
@@ -306,6 +400,7 @@ def run_evaluation(
             metrics_dir / PLOTS_DIRECTORY,
             audio_adapter,
             separator.sample_rate,
+            _read_matching(metrics_dir, tracks[0]) if matched else None,
         ):
             logger.info(f"File {path} written")
     primary = MUSEVAL_PROTOCOL if MUSEVAL_PROTOCOL in protocols else protocols[0]

@@ -49,6 +49,7 @@ class ClusterFamily:
     """
 
     name = "cluster"
+    named_sources = False
     OPTIONS = ("mwf", "clusterer", "clusters", "seed")
 
     def __init__(
@@ -190,6 +191,7 @@ class SplitFamily:
     observes the split stems' STFTs; pass two separates them into their clusters."""
 
     name = "split"
+    named_sources = False  # other_1..K are matched to stems by content, like clusters
 
     def __init__(self, base: Any, splitters: dict[str, ClusterFamily]) -> None:
         self.base = base

@@ -33,6 +33,9 @@ class SeparationFamily(Protocol):
     """A kind of separation, bound to a configuration and its network."""
 
     name: str
+    named_sources: bool
+    """Whether the sources are the dataset's stems by name (a mask model's ``vocals``...) or
+    labels such as ``source_1`` that evaluation matches to stems by their content."""
 
     def declared_sources(self) -> list[str] | None:
         """The sources every track gives, when the configuration fixes them (None when a

@@ -19,6 +19,7 @@ class MaskFamily:
     """Ratio masks or the Wiener filter over a network's magnitude estimates."""
 
     name = "mask"
+    named_sources = True
 
     def __init__(
         self, params: dict[str, Any], engine: Callable[[], Engine], mwf: bool = False

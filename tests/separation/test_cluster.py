@@ -149,6 +149,99 @@ def test_deterministic_for_a_fixed_seed_and_k_estimated(cluster_model, musdb_ste
     assert np.max(np.abs(sum(sources.values()) - mixture)) < 1e-4
 
 
+@pytest.mark.parametrize("groups", [2, 3, 4, 5])
+def test_eigengap_finds_the_number_of_separate_groups(groups):
+    from spleeter.separation.clustering import ClusterSettings, FrameSample, fit_clusters
+
+    rng = np.random.default_rng(groups)
+    centres = rng.normal(0, 6, (groups, 16))
+    frames = np.concatenate([centre + rng.normal(0, 1, (600, 16)) for centre in centres])
+    sample = FrameSample(3000, seed=0)
+    sample.add(frames, np.ones(len(frames)))
+    settings = ClusterSettings(clusters=None, k_estimate="eigengap", max_clusters=6)
+    fitted = fit_clusters(sample, settings)
+    assert fitted.k == groups
+    # Every group is one cluster: each cluster holds the frames of exactly one centre.
+    labels = fitted.assign(frames)
+    for group in range(groups):
+        assert len(np.unique(labels[group * 600 : (group + 1) * 600])) == 1
+    assert len(np.unique(labels)) == groups
+
+
+def test_eigengap_on_a_real_track_and_a_bad_estimate_name(
+    cluster_model, musdb_stems, mixture_wav, tmp_path
+):
+    from spleeter.separator import Separator
+
+    config = json.loads(Path(cluster_model).read_text())
+    config["cluster"]["k_estimate"] = "eigengap"
+    path = write_json(tmp_path / "eigengap.json", config)
+    mixture = musdb_stems["mixture"][: 10 * 44100]
+    sources = Separator(path, clusters=0).separate(mixture)
+    again = Separator(path, clusters=0).separate(mixture)
+    assert 2 <= len(sources) <= 5 and list(sources) == list(again)
+    for name in sources:
+        np.testing.assert_array_equal(sources[name], again[name])
+    assert np.max(np.abs(sum(sources.values()) - mixture)) < 1e-4
+    config["cluster"]["k_estimate"] = "gap"
+    bad = write_json(tmp_path / "bad.json", config)
+    result = run("separate", "-p", bad, "-o", str(tmp_path / "out"), str(mixture_wav))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "Unknown cluster.k_estimate 'gap'" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_matches_unnamed_sources_to_the_stems(cluster_model, musdb_stems, tmp_path):
+    from itertools import permutations
+
+    from spleeter.evaluation.cluster_metrics import si_sdr
+
+    stems = ("vocals", "drums", "bass", "other")
+    root, out = tmp_path / "musdb", tmp_path / "out"
+    for song, start in (("Song A", 0.0), ("Song B", 4.0)):
+        folder = root / "test" / song
+        folder.mkdir(parents=True)
+        begin = int(start * 44100)
+        for name in ("mixture", *stems):
+            part = musdb_stems[name][begin : begin + 3 * 44100]
+            soundfile.write(folder / f"{name}.wav", part, 44100, subtype="PCM_16")
+    result = run(
+        "evaluate", "-p", cluster_model, "--mus_dir", str(root), "-o", str(out),
+        "--metrics", "fast", "--jobs", "1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "matched to its stems (vocals, drums, bass, other)" in result.output
+    for song in ("Song A", "Song B"):
+        audio = out / "audio" / "test" / song
+        assert sorted(p.name for p in audio.iterdir()) == [f"source_{k}.wav" for k in (1, 2, 3)]
+        record = json.loads((out / "metrics" / "matching" / f"{song}.json").read_text())
+        matching = record["matching"]
+        assert set(matching) == set(stems) and list(matching.values()).count(None) == 1
+        # The matching maximises the summed SI-SDR over every assignment of 3 sources to 4 stems.
+        refs = {n: soundfile.read(root / "test" / song / f"{n}.wav")[0] for n in stems}
+        ests = {n: soundfile.read(audio / f"{n}.wav")[0] for n in record["sources"]}
+        table = {(r, e): si_sdr(refs[r], ests[e]) for r in stems for e in ests}
+        best = max(
+            sum(table[r, e] for r, e in zip(chosen, ests, strict=True))
+            for chosen in permutations(stems, 3)
+        )
+        found = sum(table[r, e] for r, e in matching.items() if e is not None)
+        assert found == pytest.approx(best)
+        document = json.loads(
+            (out / "metrics" / "fast_bss_eval" / "test" / f"{song}.json").read_text()
+        )
+        targets = {t["name"]: t["frames"] for t in document["targets"]}
+        assert set(targets) == set(stems)
+        for stem, estimate in matching.items():
+            values = [frame["metrics"]["SI-SDR"] for frame in targets[stem]]
+            if estimate is None:
+                assert all(v is None or np.isnan(v) for v in values)  # silence: no score
+            else:
+                assert any(v is not None and np.isfinite(v) for v in values)
+    assert (out / "metrics" / "summary.json").is_file()
+    assert (out / "metrics" / "plots" / "spectrograms_Song A.png").is_file()
+
+
 @pytest.mark.slow
 def test_dbscan_gives_its_own_count_or_a_clear_message(cluster_model, musdb_stems, tmp_path):
     from spleeter.separator import Separator

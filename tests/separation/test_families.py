@@ -18,6 +18,7 @@ class HalvesFamily:
     """Two passes; the number of sources depends on the track (1 per 80k samples, 2 to 3)."""
 
     name = "halves"
+    named_sources = False
 
     def __init__(self, params, engine, **options):
         self.frame_step = int(params["frame_step"])
