@@ -101,11 +101,11 @@ def create_engine(
     when it is installed and the model has an up-to-date ONNX export or a network the registry
     can build as ONNX without TensorFlow (the U-Nets: converted on first use in a few seconds,
     then cached), else TensorFlow; on the CPU that ONNX model runs with OpenVINO instead when
-    it is installed (faster, same numbers within 5e-6). ``device``: ``cpu``, ``cuda`` (an error if the engine
-    cannot run there) or ``auto``. ``precision``: ``float32``; ``bfloat16`` (OpenVINO, CPUs
-    with AVX-512 BF16 or AMX); ``float16`` (ONNX Runtime; fast on CUDA); ``int8`` (weight-only
-    quantised model, OpenVINO when installed, else ONNX Runtime). The engine, device and
-    precision that actually run are logged.
+    it is installed (faster, same numbers within 5e-6). ``device``: ``cpu``, ``cuda`` (an error
+    if the engine cannot run there) or ``auto``. ``precision``: ``float32``; ``bfloat16``
+    (OpenVINO, CPUs with AVX-512 BF16 or AMX); ``float16`` (ONNX Runtime; fast on CUDA);
+    ``int8`` (weight-only quantised model, OpenVINO when installed, else ONNX Runtime). The
+    engine, device and precision that actually run are logged.
     """
     from .. import SpleeterError
     from ..utils.logging import logger

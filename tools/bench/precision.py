@@ -2,9 +2,9 @@
 SDR change on the MUSDB excerpt (issue 11).
 
 Speed: ``Separator.separate()`` of the benchmark's 60 s input (``bench.py``'s setup and inputs
-stages make ``WORK/4stems-bench.json`` and ``WORK/inputs/in60s.wav``) at every precision this machine
-runs, one warm-up call each, then ``--calls`` timed calls in rotating order, medians; the
-ratio is float32's time over the precision's, taken in the same run. The largest absolute
+stages make ``WORK/4stems-bench.json`` and ``WORK/inputs/in60s.wav``) at every precision this
+machine runs, one warm-up call each, then ``--calls`` timed calls in rotating order, medians;
+the ratio is float32's time over the precision's, taken in the same run. The largest absolute
 difference of every output against float32's is reported too.
 
 Quality: the upstream-trained 4-stem fixture model (tests/fixtures/upstream, filters 4..16: a
@@ -108,7 +108,8 @@ def main() -> None:
     config = args.work / "4stems-bench.json"
     if not config.is_file():
         sys.exit(f"{config} missing: run bench.py --stages setup,inputs first")
-    waveform, _ = AudioAdapter.default().load(str(args.work / "inputs" / "in60s.wav"), sample_rate=44100)
+    source = str(args.work / "inputs" / "in60s.wav")
+    waveform, _ = AudioAdapter.default().load(source, sample_rate=44100)
     timing = speed(str(config), waveform, args.calls)
     sdr = quality(args.excerpt)
     results = {"speed": timing, "sdr": sdr}
