@@ -8,7 +8,7 @@ import numpy as np
 from .. import SpleeterError
 from ..utils.extras import install_hint
 from ..utils.logging import logger
-from .tensorflow import DEFAULT_BATCH_BLOCKS
+from .batching import DEFAULT_BATCH_BLOCKS, in_batches
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -74,12 +74,9 @@ class OnnxRuntimeEngine:
         self.batch_blocks = max(1, int(batch_blocks))
         logger.debug(f"ONNX Runtime session on {self.provider} for {model_path}")
 
+    def _run_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(None, {self.input_name: batch})
+        return dict(zip(self.output_names, values, strict=True))
+
     def __call__(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
-        for start in range(0, spectrogram.shape[0], self.batch_blocks):
-            batch = np.ascontiguousarray(spectrogram[start : start + self.batch_blocks])
-            for name, value in zip(
-                self.output_names, self.session.run(None, {self.input_name: batch}), strict=True
-            ):
-                parts[name].append(value)
-        return {name: np.concatenate(values) for name, values in parts.items()}
+        return in_batches(spectrogram, self.batch_blocks, self._run_batch)

@@ -13,7 +13,7 @@ import numpy as np
 from .. import SpleeterError
 from ..utils.extras import install_hint
 from ..utils.logging import logger
-from .tensorflow import DEFAULT_BATCH_BLOCKS
+from .batching import DEFAULT_BATCH_BLOCKS, in_batches
 
 HINTS = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}
 """OpenVINO's ``INFERENCE_PRECISION_HINT`` for each precision it runs on a CPU (``int8`` is
@@ -30,9 +30,10 @@ def import_openvino() -> Any:
     return openvino
 
 
-def cpu_capabilities() -> list[str]:
+def cpu_capabilities(core: Any = None) -> list[str]:
     """What OpenVINO says this CPU can run (``FP32``, ``BF16``, ``INT8``...)."""
-    return list(import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    core = core or import_openvino().Core()
+    return list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 class OpenVinoEngine:
@@ -50,7 +51,7 @@ class OpenVinoEngine:
                 f"--precision {precision}: OpenVINO runs {', '.join(HINTS)} on the CPU"
             )
         core = openvino.Core()
-        if precision == "bfloat16" and "BF16" not in cpu_capabilities():
+        if precision == "bfloat16" and "BF16" not in cpu_capabilities(core):
             raise SpleeterError(
                 "--precision bfloat16: this CPU has no bfloat16 arithmetic (AVX-512 BF16 or "
                 "AMX); use float32 or int8"
@@ -69,11 +70,13 @@ class OpenVinoEngine:
         self.batch_blocks = max(1, int(batch_blocks))
         logger.debug(f"OpenVINO model compiled for the CPU ({precision}) from {model_path}")
 
+    def _run_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        results = self.request.infer([batch])
+        # copies: the request reuses its output buffers on the next call
+        return {
+            name: np.array(results[output], copy=True)
+            for output, name in zip(self.compiled.outputs, self.output_names, strict=True)
+        }
+
     def __call__(self, spectrogram: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {name: [] for name in self.output_names}
-        for start in range(0, spectrogram.shape[0], self.batch_blocks):
-            batch = np.ascontiguousarray(spectrogram[start : start + self.batch_blocks])
-            results = self.request.infer([batch])
-            for output, name in zip(self.compiled.outputs, self.output_names, strict=True):
-                parts[name].append(np.array(results[output], copy=True))
-        return {name: np.concatenate(values) for name, values in parts.items()}
+        return in_batches(spectrogram, self.batch_blocks, self._run_batch)

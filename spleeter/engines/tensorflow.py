@@ -9,9 +9,7 @@ import numpy as np
 from ..model import build_model, model_type
 from ..model.checkpoint import find_checkpoint, load_checkpoint
 from ..utils.logging import logger
-
-DEFAULT_BATCH_BLOCKS = 4
-"""Blocks of ``T`` frames per network call: bounds activation memory on long inputs."""
+from .batching import DEFAULT_BATCH_BLOCKS, in_batches
 
 
 @contextmanager
@@ -76,15 +74,14 @@ class KerasRunner:
     def _predict(self, blocks: Any) -> Any:
         return self.model(blocks, training=False)
 
+    def _run_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = self._forward(batch)
+        if not isinstance(outputs, dict):
+            outputs = {"output": outputs}
+        return {name: value.numpy() for name, value in outputs.items()}
+
     def __call__(self, blocks: np.ndarray) -> dict[str, np.ndarray]:
-        parts: dict[str, list[np.ndarray]] = {}
-        for start in range(0, blocks.shape[0], self.batch_blocks):
-            outputs = self._forward(blocks[start : start + self.batch_blocks])
-            if not isinstance(outputs, dict):
-                outputs = {"output": outputs}
-            for name, value in outputs.items():
-                parts.setdefault(name, []).append(value.numpy())
-        return {name: np.concatenate(values) for name, values in parts.items()}
+        return in_batches(blocks, self.batch_blocks, self._run_batch)
 
 
 class TensorFlowEngine:
