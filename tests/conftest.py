@@ -2,20 +2,13 @@
 
 import os
 import shutil
-import subprocess
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-STEM_NAMES = ("mixture", "drums", "bass", "other", "vocals")
-"""Stream order inside a MUSDB ``.stem.mp4`` file."""
+from audiokit import STEM_NAMES, decode_stream
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-AUTO_ON_CPU = "openvino" if find_spec("openvino") else "onnxruntime"
-"""The runtime ``--engine auto`` picks on the CPU for an ONNX model (OpenVINO when installed)."""
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:
@@ -55,29 +48,6 @@ def musdb_excerpt() -> Path:
     path = Path(stempeg.__file__).parent / "data" / "The Easton Ellises - Falcon 69.stem.mp4"
     assert path.is_file(), f"stempeg's MUSDB excerpt is missing: {path}"
     return path
-
-
-def decode_stream(path: Path, stream: int, sample_rate: int = 44100) -> np.ndarray:
-    """Decode one audio stream of a file with ffmpeg into a float32 ``(n, 2)`` array."""
-    command = [
-        "ffmpeg",
-        "-nostdin",
-        "-v",
-        "error",
-        "-i",
-        str(path),
-        "-map",
-        f"0:a:{stream}",
-        "-f",
-        "f32le",
-        "-ar",
-        str(sample_rate),
-        "-ac",
-        "2",
-        "pipe:",
-    ]
-    raw = subprocess.run(command, check=True, capture_output=True).stdout
-    return np.frombuffer(raw, dtype="<f4").reshape(-1, 2).copy()
 
 
 @pytest.fixture(scope="session")

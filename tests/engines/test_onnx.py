@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import soundfile
-from conftest import AUTO_ON_CPU
+from audiokit import AUTO_ON_CPU
 from typer.testing import CliRunner
 
 from spleeter import SpleeterError

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import AUTO_ON_CPU
+from audiokit import AUTO_ON_CPU
 from modelkit import tiny_config, write_config, write_model
 
 from spleeter import SpleeterError

@@ -9,7 +9,7 @@ import fast_bss_eval
 import numpy as np
 import onnx
 import pytest
-from conftest import STEM_NAMES, decode_stream
+from audiokit import STEM_NAMES, decode_stream
 from typer.testing import CliRunner
 
 from spleeter import SpleeterError

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import AUTO_ON_CPU
+from audiokit import AUTO_ON_CPU
 from typer.testing import CliRunner
 
 from spleeter.__main__ import spleeter
