@@ -419,6 +419,7 @@ import spleeter.audio.ffmpeg as ffmpeg  # noqa: E402
 import spleeter.engines as engines  # noqa: E402
 import spleeter.engines.onnx_export as onnx_export  # noqa: E402
 import spleeter.engines.onnxruntime as ort_engine  # noqa: E402
+import spleeter.engines.openvino as ov_engine  # noqa: E402
 import spleeter.engines.tensorflow as tf_engine  # noqa: E402
 import spleeter.separation.mask as mask_family  # noqa: E402
 import spleeter.separation.pipeline as pipeline  # noqa: E402
@@ -433,9 +434,11 @@ timed(tf_engine, "build_model", "build Keras model")
 timed(tf_engine, "load_checkpoint", "restore checkpoint")
 timed(onnx_export, "onnx_model_for", "find ONNX export (fingerprint)")
 timed(ort_engine.OnnxRuntimeEngine, "__init__", "ONNX Runtime session (incl. import)")
+timed(ov_engine.OpenVinoEngine, "__init__", "OpenVINO compile (incl. import)")
 timed(separator, "create_engine", "engine construction (total)")
 timed(tf_engine.TensorFlowEngine, "__call__", "network", engine_calls)
 timed(ort_engine.OnnxRuntimeEngine, "__call__", "network", engine_calls)
+timed(ov_engine.OpenVinoEngine, "__call__", "network", engine_calls)
 timed(pipeline, "frames_stft", "STFT")
 timed(mask_family, "magnitude_blocks", "magnitudes")
 timed(mask_family, "ratio_masks", "ratio masks")
