@@ -39,7 +39,7 @@ class ClusterSettings:
 
     clusterer: str = "kmeans"
     clusters: int | None = None
-    """``K``; None: estimated per track (silhouette; DBSCAN finds its own)."""
+    """``K``; None: estimated per track (by ``k_estimate``; DBSCAN finds its own)."""
     min_clusters: int = 2
     max_clusters: int = 5
     k_estimate: str = "silhouette"
