@@ -103,7 +103,8 @@ def test_train_accepts_every_config(config, rendered, musdb_layout, tmp_path, mo
 def test_the_musdb_configs_name_the_bundled_track_lists(tmp_path):
     """Without a CSV beside the data, the configs take MUSDB18's lists shipped with spleeter:
     86 training and 14 validation tracks, in MUSDB layout, with the config's columns."""
-    for name, stems in (("4stems", 4), ("2stems", 2)):
+    recipes = (("4stems", 4), ("2stems", 2), ("4stems-transformer", 4), ("4stems-ssl", 4))
+    for name, stems in recipes:
         params = load_configuration(str(CONFIGS / "musdb" / f"{name}.json"))
         found = resolve_csv_paths(params, str(tmp_path))
         counts = {}
