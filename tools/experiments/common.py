@@ -399,9 +399,13 @@ def train(
     tag: str = "train",
     rate_after_step: int = 100,
     verbose: bool = False,
+    init_from: Path | None = None,
+    subcommand: str = "train",
 ) -> dict[str, Any]:
     """Train with ``spleeter train`` (ours or upstream's) up to ``steps`` or for ``budget_s``
-    seconds of wall time (whichever comes first); returns what happened (also written to
+    seconds of wall time (whichever comes first), a fresh run starting from the weights of
+    ``init_from`` when given (``subcommand="pretrain"``: a model that ``spleeter pretrain``
+    trains, on the audio below ``rendered``); returns what happened (also written to
     ``run_dir/<tag>.json``, which makes a later call return it without training)."""
     marker = run_dir / f"{tag}.json"
     if marker.is_file():
@@ -417,8 +421,10 @@ def train(
         command = [*upstream_command(), "train", "-p", config_path, "-d", rendered, "--verbose"]
     else:
         write_json(config_path, config)
-        command = [*spleeter_command(), "train", "-p", config_path, "-d", rendered]
+        command = [*spleeter_command(), subcommand, "-p", config_path, "-d", rendered]
         command += ["--max-steps", target]
+        if init_from is not None and not resume:
+            command += ["--init-from", init_from]
         if verbose:
             command.append("--verbose")
     start_step = latest_step(model_dir) or 0
@@ -633,6 +639,44 @@ def sdr_tables(rows: list[tuple[str, dict[str, Any]]], reference: str | None = N
             parts.append(sdr_table(rows, subset, protocol, reference))
             parts.append("")
     return "\n".join(parts)
+
+
+def average_sdr(scores: dict, subset: str, protocol: str, key: str = "average_SDR") -> float | None:
+    """The average SDR of ``subset_medians`` scores (None where not scored)."""
+    return scores.get(subset, {}).get(protocol, {}).get(key)
+
+
+def average_si_sdr(scores: dict, subset: str, protocol: str) -> float | None:
+    """Mean over the stems of the median SI-SDR."""
+    section = scores.get(subset, {}).get(protocol)
+    if not section:
+        return None
+    values = [section[i].get("SI-SDR") for i in INSTRUMENTS]
+    return None if None in values else round(statistics.fmean(values), 3)
+
+
+def plot_curves(curves: dict, titles: dict, path: Path, title: str) -> None:
+    """Average SDR (museval v4) against training wall time, one line per arm, a panel per subset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
+    for (subset, label), ax in zip(SUBSET_TITLES.items(), axes, strict=True):
+        for arm, points in curves.items():
+            xs = [p["wall_s"] / 60 for p in points]
+            ys = [p["sdr"][subset] for p in points]
+            ax.plot(xs, ys, "o-", label=titles[arm])
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("wall time of training (min)")
+        ax.set_ylabel("avg median SDR, museval v4 (dB)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,24 +1,29 @@
 #!/usr/bin/env python
-"""Issue 5: U-Net baseline against the SSL-fused U-Net (``unet.ssl_unet``), same rendered
-training songs, same U-Net, same wall-clock budget per arm on this CPU (the SSL arm's budget
-includes pretraining its encoder), and the baseline also at the SSL arm's number of steps.
+"""Issue 14: does an SSL-fused U-Net initialised from a trained U-Net beat that U-Net trained on
+for the same wall time? Same rendered training songs, same U-Net, several seeds, this CPU.
 
-    python tools/experiments/ssl_vs_unet.py                      # ~55 min on 2 cores
+    python tools/experiments/ssl_vs_unet.py                          # ~70 min on 2 cores
     python tools/experiments/ssl_vs_unet.py --smoke
 
-Arms, run in this order:
+1. **Base**: ``spleeter train`` of ``unet.unet`` for ``--base-minutes`` (scored: the point both
+   arms start from).
+2. **Encoder**: ``spleeter pretrain -d TRAIN_SPLIT`` (HuBERT-style, MFCC units then units of
+   layer ``--recluster-layer``) on every audio file of the training songs: mixtures *and* stems
+   (no validation or test song). Its wall time is reported apart: it is paid once, for every
+   seed and every ablation.
+3. **Arms**, for each seed, for ``--budget-minutes`` of training wall time each, both started
+   with ``--init-from BASE`` (so both reset Adam's moments the same way):
+   - *U-Net, continued*: ``unet.unet``, the base's weights;
+   - *SSL-fused*: ``unet.ssl_unet`` with ``fusion_style: residual`` (zero-initialised, so at
+     step 0 its output is exactly the base's), encoder frozen, fused at the input and the
+     bottleneck, features of the encoder's last layer.
+   Each arm is scored at its end; with the first seed also at half its budget (the curve).
+   The arm order alternates between seeds.
+4. **Ablations** (``--ablations``, first seed, scored at the end): encoder fine-tuned,
+   input-only fusion, and optionally bottleneck-only fusion, features of layer
+   ``--recluster-layer``.
 
-1. **SSL-fused**: ``spleeter pretrain`` (HuBERT-style, 2 iterations of ``--pretrain-steps``
-   steps: MFCC units, then units of the first encoder's layer ``--recluster-layer``) on the
-   training songs' mixtures only (no test song, no stem), then ``spleeter train`` of the fused
-   separator (encoder frozen, fusion at the input and the bottleneck) for the rest of the
-   budget: ``budget - pretraining wall time``.
-2. **U-Net baseline**: ``spleeter train`` of ``unet.unet`` with the same filters, T, F, batch,
-   learning rate and seed, first up to the SSL arm's final step (evaluated: "same steps"),
-   then resumed (exact resume) until its processes have used the SSL arm's wall time (evaluated:
-   "same wall time").
-
-Writes ``WORK/results/ssl_vs_unet.{json,md}``.
+Writes ``WORK/results/ssl_vs_unet.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +42,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 NAME = "ssl_vs_unet"
-ITERATION_DONE = re.compile(r"Iteration (\d+) done: loss ([0-9.eE+-]+) \(([0-9.eE+-]+) steps/s\)")
+ITERATION_DONE = re.compile(r"Iteration (\d+): masked prediction done \(([0-9.eE+-]+) steps/s\)")
+SI_SDR_PROTOCOL = "fast_bss_eval"  # museval v4 has no SI-SDR
+TITLES = {"unet": "U-Net, continued", "ssl": "SSL-fused, from the U-Net"}
+ABLATIONS = {
+    "finetuned": ("encoder fine-tuned", {"encoder_trainable": True}),
+    "input": ("input fusion only", {"fusion": "input"}),
+    "bottleneck": ("bottleneck fusion only", {"fusion": "bottleneck"}),
+    "layer": ("features of the re-clustered layer", {"feature_layer": "RECLUSTER"}),
+}
 
 
 def encoder_architecture(args: argparse.Namespace) -> dict:
@@ -61,7 +75,8 @@ def encoder_architecture(args: argparse.Namespace) -> dict:
     }
 
 
-def pretrain(run_dir: Path, config: dict, rendered: Path) -> dict:
+def pretrain(run_dir: Path, config: dict, audio: Path) -> dict:
+    """``spleeter pretrain`` of the encoder on every audio file below ``audio`` (once)."""
     marker = run_dir / "pretrain.json"
     if marker.is_file():
         return common.read_json(marker)
@@ -72,12 +87,11 @@ def pretrain(run_dir: Path, config: dict, rendered: Path) -> dict:
     config_path = run_dir / "config.json"
     common.write_json(config_path, config)
     command = [
-        *common.spleeter_command(), "pretrain", "-p", config_path, "-d", rendered,
-        "--csv", rendered / "train.csv",
+        *common.spleeter_command(), "pretrain", "-p", config_path, "-d", audio,
     ]  # fmt: skip
     result = common.run_command(command, run_dir / "pretrain.log", cwd=run_dir)
     done = [
-        (int(m.group(1)), float(m.group(2)), float(m.group(3)))
+        (int(m.group(1)), float(m.group(2)))
         for _, line in result["lines"]
         if (m := ITERATION_DONE.search(line))
     ]  # fmt: skip
@@ -85,9 +99,7 @@ def pretrain(run_dir: Path, config: dict, rendered: Path) -> dict:
     document = {
         "command": " ".join(map(str, command)),
         "wall_s": round(result["wall_s"], 1),
-        "iterations": [
-            {"iteration": i, "final_loss": loss, "steps_per_s": rate} for i, loss, rate in done
-        ],
+        "iterations": [{"iteration": i, "steps_per_s": rate} for i, rate in done],
         "corpus": corpus[0].split("Pretraining audio:", 1)[1].strip() if corpus else None,
         "accuracy": masked_accuracy(encoder_dir),
     }
@@ -124,28 +136,95 @@ def masked_accuracy(encoder_dir: Path) -> dict:
         return {"error": result.stderr[-500:]}
 
 
+def fused_params(args: argparse.Namespace, filters, encoder_dir: Path, **overrides) -> dict:
+    params = dict(
+        common.unet_params(filters),
+        encoder=encoder_architecture(args),
+        encoder_dir=str(encoder_dir),
+        encoder_trainable=False,
+        feature_layer=None,
+        fusion="both",
+        fusion_style="residual",
+        input_channels=4,
+        bottleneck_channels=32,
+    )
+    for key, value in overrides.items():
+        params[key] = args.recluster_layer if value == "RECLUSTER" else value
+    return params
+
+
+def scores_at(summary: Path, subsets: dict) -> dict:
+    scores = common.subset_medians(summary, subsets)
+    return {
+        "scores": scores,
+        "sdr": {s: common.average_sdr(scores, s, "museval-v4") for s in common.SUBSETS},
+    }
+
+
+def train_arm(args, run_dir: Path, config: dict, rendered: Path, evalset: Path, subsets: dict,
+              base_dir: Path, budget: float, halves: bool) -> dict:  # fmt: skip
+    """Train from the base for ``budget`` seconds (in two halves, each scored, or straight)."""
+    points, parts = [], []
+    if halves:
+        first = common.train(run_dir, config, rendered, budget_s=budget / 2,
+                             init_from=base_dir, tag="train-half")  # fmt: skip
+        parts.append(first)
+        summary = common.evaluate(run_dir, config, evalset, tag="eval-half", jobs=args.jobs)
+        points.append({"wall_s": first["wall_s"], "steps": first["final_step"],
+                       **scores_at(summary, subsets)})  # fmt: skip
+        parts.append(common.train(run_dir, config, rendered, budget_s=budget - first["wall_s"],
+                                  resume=True, tag="train-rest"))  # fmt: skip
+    else:
+        parts.append(common.train(run_dir, config, rendered, budget_s=budget, init_from=base_dir))
+    summary = common.evaluate(run_dir, config, evalset, jobs=args.jobs)
+    wall = sum(p["wall_s"] for p in parts)
+    points.append({"wall_s": round(wall, 1), "steps": parts[-1]["final_step"],
+                   **scores_at(summary, subsets)})  # fmt: skip
+    return {
+        "training": parts,
+        "wall_s": round(wall, 1),
+        "steps": parts[-1]["final_step"],
+        "steps_per_s": parts[-1]["steps_per_s_overall"],
+        "parameters": parts[0]["trainable_parameters"],
+        "points": points,
+        "scores": points[-1]["scores"],
+    }
+
+
+def mean_std(values: list) -> tuple:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
 def main() -> None:
     parser = common.argument_parser(
-        __doc__,
-        budget_minutes=20.0,
-        budget_help="wall-clock budget per arm (SSL: pretraining + training)",
+        __doc__, budget_minutes=3.0, budget_help="training wall time of each arm after the base"
     )
     common.add_training_arguments(
-        parser, T=256, filters="8,16,32,64,128,256", filters_help="conv_n_filters of both U-Nets"
+        parser, T=256, filters="8,16,32,64,128,256", filters_help="conv_n_filters of every U-Net"
     )
-    parser.add_argument("--pretrain-steps", type=int, default=300, help="per iteration")
+    parser.add_argument("--base-minutes", type=float, default=6.0, help="the base U-Net's budget")
+    parser.add_argument("--seeds", default="1,2,3", help="seeds of the arms, comma-separated")
+    parser.add_argument(
+        "--ablations",
+        default=",".join(ABLATIONS),
+        help=f"comma-separated subset of {list(ABLATIONS)} ('' for none)",
+    )
+    parser.add_argument("--pretrain-steps", type=int, default=200, help="per iteration")
     parser.add_argument("--units", default="50,100", help="units of iterations 1 and 2")
     parser.add_argument("--recluster-layer", type=int, default=2)
     parser.add_argument("--n-mels", type=int, default=64)
     parser.add_argument("--encoder-dim", type=int, default=128)
     parser.add_argument("--encoder-layers", type=int, default=4)
-    parser.add_argument("--fusion", default="both", choices=["input", "bottleneck", "both"])
-    parser.add_argument("--encoder-trainable", action="store_true")
-    parser.add_argument("--feature-layer", type=int, default=None)
     args = parser.parse_args()  # fmt: skip
     common.apply_smoke(args)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    ablations = [a for a in args.ablations.split(",") if a]
     if args.smoke:
-        args.budget_minutes, args.T, args.filters = 2.5, 64, "4,4,8,8,16,16"
+        args.budget_minutes, args.base_minutes, args.T = 1.0, 1.0, 64
+        args.filters, seeds, ablations = "4,4,8,8,16,16", seeds[:1], ablations[:1]
         args.pretrain_steps, args.units = 20, "8,8"
         args.encoder_dim, args.encoder_layers, args.n_mels, args.recluster_layer = 32, 2, 32, 1
     filters = common.parse_filters(args.filters)
@@ -153,168 +232,193 @@ def main() -> None:
     budget = args.budget_minutes * 60
     info = common.machine()
     rendered, evalset, subsets, baseline = common.prepare_data(args)
-    shared = dict(
-        rendered=rendered,
-        cache_dir=args.work / "cache" / "ours",
-        T=args.T,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-        save_checkpoints_steps=100,
-    )
+    mixture = scores_at(baseline, subsets)
+    root = args.work / "runs" / NAME
 
-    # -- arm 1: SSL-fused -----------------------------------------------------------------
-    ssl_dir = args.work / "runs" / NAME / "ssl"
-    ssl_params = dict(
-        common.unet_params(filters),
-        encoder=encoder_architecture(args),
-        encoder_dir=str(ssl_dir / "encoder"),
-        encoder_trainable=bool(args.encoder_trainable),
-        feature_layer=args.feature_layer,
-        fusion=args.fusion,
-        input_channels=4,
-        bottleneck_channels=32,
-    )
-    ssl_config = common.make_config(
-        model_dir=ssl_dir / "model",
-        model={"type": "unet.ssl_unet", "params": ssl_params},
-        pretrain={
-            "iterations": [
-                {"units": units[0], "target": "mfcc", "steps": args.pretrain_steps},
-                {
-                    "units": units[1],
-                    "target": "layer",
-                    "layer": args.recluster_layer,
-                    "steps": args.pretrain_steps,
-                },
-            ],
-            "frames": args.T,
-            "batch_size": 8,
-            "learning_rate": 5e-4,
-            "warmup_steps": max(1, args.pretrain_steps // 8),
-            "mask_prob": 0.08,
-            "mask_length": 10,
-            "chunk_duration": 8.0,
-            "n_chunks_per_file": 3,
-            "kmeans_max_frames": 100000,
-            "save_checkpoints_steps": 200,
-            "save_summary_steps": 10,
-        },  # fmt: skip
-        **shared,
-    )
-    pretraining = pretrain(ssl_dir, ssl_config, rendered)
-    ssl_training = common.train(
-        ssl_dir, ssl_config, rendered, budget_s=budget - pretraining["wall_s"]
-    )
-    ssl_steps = ssl_training["final_step"]
-    ssl_summary = common.evaluate(ssl_dir, ssl_config, evalset, jobs=args.jobs)
+    def config_for(run_dir: Path, model: dict, seed: int) -> dict:
+        return common.make_config(
+            rendered=rendered, model_dir=run_dir / "model", cache_dir=args.work / "cache" / "ours",
+            model=model, T=args.T, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            seed=seed, save_checkpoints_steps=100, throttle_secs=100_000,
+        )  # fmt: skip
 
-    # -- arm 2: U-Net baseline ------------------------------------------------------------
-    unet_dir = args.work / "runs" / NAME / "unet"
-    unet_config = common.make_config(
-        model_dir=unet_dir / "model",
-        model={"type": "unet.unet", "params": common.unet_params(filters)},
-        **shared,
-    )
-    # The baseline gets the wall time the SSL arm really used (its budget, plus the seconds
-    # its last step and checkpoint took after the budget's Ctrl-C).
-    ssl_wall = pretraining["wall_s"] + ssl_training["wall_s"]
-    same_steps = common.train(
-        unet_dir, unet_config, rendered, steps=ssl_steps, budget_s=ssl_wall,
-        tag="train-same-steps",
-    )  # fmt: skip
-    same_steps_summary = common.evaluate(unet_dir, unet_config, evalset, tag="eval-same-steps",
-                                         jobs=args.jobs)  # fmt: skip
-    rest = common.train(
-        unet_dir, unet_config, rendered, budget_s=ssl_wall - same_steps["wall_s"], resume=True,
-        tag="train-rest",
-    )  # fmt: skip
-    unet_summary = common.evaluate(unet_dir, unet_config, evalset, jobs=args.jobs)
+    unet_model = {"type": "unet.unet", "params": common.unet_params(filters)}
 
-    scores = {
-        "mixture as estimate": common.subset_medians(baseline, subsets),
-        f"U-Net, same steps ({same_steps['final_step']})": common.subset_medians(
-            same_steps_summary, subsets
-        ),
-        f"U-Net, same wall time ({rest['final_step']} steps)": common.subset_medians(
-            unet_summary, subsets
-        ),
-        f"SSL-fused ({ssl_steps} steps)": common.subset_medians(ssl_summary, subsets),
-    }
-    names = list(scores)
-    ssl_name, unet_wall_name, unet_steps_name = names[3], names[2], names[1]
-    gains = {}
+    # -- 1. the base U-Net -----------------------------------------------------------------
+    base_run = root / "base"
+    base_config = config_for(base_run, unet_model, args.seed)
+    common.log(f"base U-Net for {args.base_minutes * 60:.0f} s")
+    base_training = common.train(base_run, base_config, rendered, budget_s=args.base_minutes * 60)
+    base = {"wall_s": 0.0, "steps": 0,
+            **scores_at(common.evaluate(base_run, base_config, evalset, jobs=args.jobs),
+                        subsets)}  # fmt: skip
+    base_dir = Path(base_config["model_dir"])
+
+    # -- 2. the encoder, on the training songs' mixtures and stems ---------------------------
+    encoder_dir = root / "encoder"
+    pretrain_config = config_for(
+        root / "pretrain",
+        {"type": "unet.ssl_unet", "params": fused_params(args, filters, encoder_dir)},
+        args.seed,
+    )
+    pretrain_config["pretrain"] = {
+        "iterations": [
+            {"units": units[0], "target": "mfcc", "steps": args.pretrain_steps},
+            {"units": units[1], "target": "layer", "layer": args.recluster_layer,
+             "steps": args.pretrain_steps},
+        ],
+        "frames": args.T, "batch_size": 8, "learning_rate": 5e-4,
+        "warmup_steps": max(1, args.pretrain_steps // 8), "mask_prob": 0.08, "mask_length": 10,
+        "chunk_duration": 8.0, "n_chunks_per_file": 3, "kmeans_max_frames": 100000,
+        "save_checkpoints_steps": 200, "save_summary_steps": 10,
+    }  # fmt: skip
+    pretraining = pretrain(root / "pretrain", pretrain_config, rendered / "train")
+
+    # -- 3. the two arms, every seed --------------------------------------------------------
+    runs: dict[str, dict[int, dict]] = {"unet": {}, "ssl": {}}
+    for index, seed in enumerate(seeds):
+        for arm in ("unet", "ssl") if index % 2 == 0 else ("ssl", "unet"):
+            run_dir = root / f"{arm}-seed{seed}"
+            model = unet_model if arm == "unet" else {
+                "type": "unet.ssl_unet", "params": fused_params(args, filters, encoder_dir)
+            }  # fmt: skip
+            common.log(f"seed {seed}: {TITLES[arm]} for {budget:.0f} s")
+            runs[arm][seed] = train_arm(args, run_dir, config_for(run_dir, model, seed),
+                                        rendered, evalset, subsets, base_dir, budget,
+                                        halves=index == 0)  # fmt: skip
+
+    # -- 4. ablations of the fused arm, first seed ---------------------------------------------
+    ablation_runs = {}
+    for name in ablations:
+        title, overrides = ABLATIONS[name]
+        run_dir = root / f"ssl-{name}-seed{seeds[0]}"
+        model = {"type": "unet.ssl_unet",
+                 "params": fused_params(args, filters, encoder_dir, **overrides)}  # fmt: skip
+        common.log(f"ablation {title} for {budget:.0f} s")
+        ablation_runs[name] = train_arm(args, run_dir, config_for(run_dir, model, seeds[0]),
+                                        rendered, evalset, subsets, base_dir, budget,
+                                        halves=False)  # fmt: skip
+
+    # -- tables ------------------------------------------------------------------------------
+    def arm_stats(arm: str, subset: str, protocol: str, fn=common.average_sdr) -> tuple:
+        return mean_std([fn(r["scores"], subset, protocol) for r in runs[arm].values()])
+
+    gaps = {}
+    lines = []
     for subset in common.SUBSETS:
         for protocol in common.PROTOCOLS:
-            s = scores[ssl_name][subset][protocol]["average_SDR"]
-            for ref in (unet_wall_name, unet_steps_name):
-                r = scores[ref][subset][protocol]["average_SDR"]
-                gains[f"{subset} {protocol} vs {ref}"] = (
-                    None if s is None or r is None else round(s - r, 3)
+            b = common.average_sdr(base["scores"], subset, protocol)
+            bsi = common.average_si_sdr(base["scores"], subset, SI_SDR_PROTOCOL)
+            m = common.average_sdr(mixture["scores"], subset, protocol)
+            lines.append(f"\n{common.SUBSET_TITLES[subset]}, `{protocol}`: average of the four "
+                         "stems' median SDR, per seed; mean +- std over seeds\n")  # fmt: skip
+            lines.append("| arm | " + " | ".join(f"seed {s}" for s in seeds)
+                         + " | mean +- std | vs base | SI-SDR mean (fast_bss_eval) |")  # fmt: skip
+            lines.append("|---|" + "---:|" * (len(seeds) + 3))
+            lines.append(f"| mixture as estimate | {' | '.join('' for _ in seeds)} | "
+                         f"{common._fmt(m)} | | |")  # fmt: skip
+            lines.append(f"| base U-Net ({base_training['final_step']} steps) | "
+                         f"{' | '.join('' for _ in seeds)} | {common._fmt(b)} | | "
+                         f"{common._fmt(bsi)} |")  # fmt: skip
+            for arm in ("unet", "ssl"):
+                cells = [common._fmt(common.average_sdr(runs[arm][s]["scores"], subset, protocol))
+                         for s in seeds]  # fmt: skip
+                mean, std = arm_stats(arm, subset, protocol)
+                si, _ = arm_stats(arm, subset, SI_SDR_PROTOCOL, common.average_si_sdr)
+                delta = None if mean is None or b is None else mean - b
+                lines.append(f"| {TITLES[arm]} | {' | '.join(cells)} | {common._fmt(mean)} +- "
+                             f"{common._fmt(std)} | {common._fmt(delta, True)} | "
+                             f"{common._fmt(si)} |")  # fmt: skip
+            s_mean, _ = arm_stats("ssl", subset, protocol)
+            u_mean, _ = arm_stats("unet", subset, protocol)
+            per_seed = [
+                None if None in (x, y) else round(x - y, 3)
+                for x, y in (
+                    (common.average_sdr(runs["ssl"][s]["scores"], subset, protocol),
+                     common.average_sdr(runs["unet"][s]["scores"], subset, protocol))
+                    for s in seeds
                 )
-    document = common.write_results(
-        NAME, args, info, rendered, subsets,
-        budget_s=budget,
-        configs={"ssl": ssl_config, "unet": unet_config},
-        pretraining=pretraining,
-        training={"ssl": ssl_training, "unet_same_steps": same_steps, "unet_rest": rest},
-        scores=scores,
-        average_sdr_gain_of_ssl=gains,
-    )  # fmt: skip
-    data = document["data"]
-
-    unet_wall = same_steps["wall_s"] + rest["wall_s"]
-    budget_rows = [
-        "| | SSL-fused | U-Net baseline |",
-        "|---|---:|---:|",
-        f"| pretraining (2 iterations x {args.pretrain_steps} steps, k-means included) | "
-        f"{pretraining['wall_s']:.0f} s | - |",
-        f"| separator training | {ssl_training['wall_s']:.0f} s, {ssl_training['steps_done']} "
-        f"steps | {unet_wall:.0f} s, {rest['final_step']} steps "
-        f"({same_steps['wall_s']:.0f} s to step {same_steps['final_step']}, then resumed) |",
-        f"| total wall time (budget {budget:.0f} s) | "
-        f"{pretraining['wall_s'] + ssl_training['wall_s']:.0f} s | {unet_wall:.0f} s |",
-        f"| separator steps/s (steady) | {ssl_training['steps_per_s_steady']} | "
-        f"{rest['steps_per_s_steady']} |",
-        f"| trainable parameters | {ssl_training['trainable_parameters']} | "
-        f"{same_steps['trainable_parameters']} |",
-        f"| training loss, last logged | {ssl_training['loss_last']} | {rest['loss_last']} |",
-        f"| validation loss, last | {(ssl_training['validation'] or [[None, None]])[-1][1]} | "
-        f"{(rest['validation'] or same_steps['validation'] or [[None, None]])[-1][1]} |",
+            ]  # fmt: skip
+            gaps[f"{subset} {protocol}"] = {
+                "mean": None if None in (s_mean, u_mean) else round(s_mean - u_mean, 3),
+                "per_seed": per_seed,
+            }
+    ablation_lines = [
+        "| fused variant (seed " + str(seeds[0]) + ") | steps | rendered SDR | MUSDB SDR | "
+        "rendered SI-SDR |",
+        "|---|---:|---:|---:|---:|",
     ]
-    gain_lines = "\n".join(
-        f"- {k}: {'n/a' if v is None else f'{v:+.2f} dB'}" for k, v in gains.items()
+    reference = runs["ssl"][seeds[0]]
+    for title, run in [("main arm (frozen, both, last layer)", reference)] + [
+        (ABLATIONS[n][0], r) for n, r in ablation_runs.items()
+    ]:
+        sc = run["scores"]
+        ablation_lines.append(
+            f"| {title} | {run['steps']} | "
+            f"{common._fmt(common.average_sdr(sc, 'rendered', 'museval-v4'))} | "
+            f"{common._fmt(common.average_sdr(sc, 'musdb-excerpt', 'museval-v4'))} | "
+            f"{common._fmt(common.average_si_sdr(sc, 'rendered', SI_SDR_PROTOCOL))} |"
+        )
+    unet_seed1 = runs["unet"][seeds[0]]["scores"]
+    ablation_lines.append(
+        f"| (U-Net, continued) | {runs['unet'][seeds[0]]['steps']} | "
+        f"{common._fmt(common.average_sdr(unet_seed1, 'rendered', 'museval-v4'))} | "
+        f"{common._fmt(common.average_sdr(unet_seed1, 'musdb-excerpt', 'museval-v4'))} | "
+        f"{common._fmt(common.average_si_sdr(unet_seed1, 'rendered', SI_SDR_PROTOCOL))} |"
     )
-    markdown = f"""# U-Net baseline vs SSL-fused U-Net (same data, same budget, CPU)
 
-Command: `{document["command"]}`
+    curves = {arm: [dict(base, scores=None)] for arm in runs}
+    for arm in runs:
+        for seed in seeds[:1]:
+            curves[arm] += [dict(p, scores=None) for p in runs[arm][seed]["points"]]
+    figure = args.work / "results" / f"{NAME}.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    title = f"seed {seeds[0]}, from the base U-Net, equal wall time, 2 CPU cores"
+    common.plot_curves(curves, TITLES, figure, title)
+    curve_rows = ["| arm (seed " + str(seeds[0]) + ") | wall (min) | steps | rendered | MUSDB |",
+                  "|---|---:|---:|---:|---:|"]  # fmt: skip
+    for arm in runs:
+        for p in curves[arm]:
+            curve_rows.append(f"| {TITLES[arm]} | {p['wall_s'] / 60:.1f} | {p['steps']} | "
+                              f"{common._fmt(p['sdr']['rendered'])} | "
+                              f"{common._fmt(p['sdr']['musdb-excerpt'])} |")  # fmt: skip
+
+    common.write_results(
+        NAME, args, info, rendered, subsets, budget_s=budget, seeds=seeds,
+        base={"training": base_training, "scores": base["scores"]},
+        pretraining=pretraining, runs=runs, ablations=ablation_runs,
+        gap_ssl_minus_unet=gaps,
+    )  # fmt: skip
+    speeds = {arm: mean_std([r["steps_per_s"] for r in runs[arm].values()])[0] for arm in runs}
+    gap_lines = "\n".join(
+        f"- {k}: {common._fmt(v['mean'], True)} dB (per seed {v['per_seed']})"
+        for k, v in gaps.items()
+    )
+    markdown = f"""# SSL-fused U-Net from a trained U-Net vs the U-Net continued (CPU)
+
+Command: `{common.command_line()}`
 
 Machine: {common.machine_markdown(info)}
 
-Data:
-{common.data_markdown(data, subsets)}
+Base U-Net: conv_n_filters {filters}, T = {args.T}, batch {args.batch_size}, Adam lr
+{args.learning_rate}, {base_training["final_step"]} steps in {base_training["wall_s"]:.0f} s.
+Encoder: {encoder_architecture(args)}, pretrained in {pretraining["wall_s"]:.0f} s on
+{pretraining["corpus"]} (units {units}, masked accuracy {pretraining["accuracy"]}).
+Arms: {budget:.0f} s of training each, seeds {seeds}; steps/s (overall, incl. start-up):
+U-Net {speeds["unet"]:.3f}, fused {speeds["ssl"]:.3f}.
 
-Both arms: U-Net conv_n_filters {filters}, ELU/ELU, T = {args.T}, F = 1024, batch
-{args.batch_size}, Adam lr {args.learning_rate}, L1 mask loss, seed {args.seed}, chunks of 8 s
-(3 per song). SSL arm: encoder {encoder_architecture(args)}, encoder frozen:
-{not args.encoder_trainable}, fusion {args.fusion}, feature layer {args.feature_layer or "last"};
-pretraining on the {data["train"]["songs"]} training mixtures ({pretraining["corpus"]}),
-units {units} (MFCC, then layer {args.recluster_layer}), masked-prediction accuracy
-{pretraining["accuracy"]}.
+{chr(10).join(lines)}
 
-## Budget
+SSL-fused minus U-Net continued (average SDR, mean over seeds):
+{gap_lines}
 
-{chr(10).join(budget_rows)}
+## Curve
 
-## SDR
+{chr(10).join(curve_rows)}
 
-Medians over tracks of each track's median over 1-s windows (upstream's aggregation); average
-= mean of the four stems' medians.
+## Ablations
 
-{common.sdr_tables(list(scores.items()), reference=unet_wall_name)}
-
-Average-SDR gain of the SSL-fused model:
-{gain_lines}
+{chr(10).join(ablation_lines)}
 """
     common.write_markdown(NAME, args, markdown)
 

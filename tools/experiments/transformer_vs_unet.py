@@ -57,41 +57,6 @@ def arm_config(args, arm: str, seed: int, rendered: Path, run_dir: Path) -> dict
     )
 
 
-def average(scores: dict, subset: str, protocol: str, key: str = "average_SDR") -> float | None:
-    return scores.get(subset, {}).get(protocol, {}).get(key)
-
-
-def si_sdr_average(scores: dict, subset: str, protocol: str) -> float | None:
-    section = scores.get(subset, {}).get(protocol)
-    if not section:
-        return None
-    values = [section[i].get("SI-SDR") for i in common.INSTRUMENTS]
-    return None if None in values else round(statistics.fmean(values), 3)
-
-
-def plot(curves: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
-    for (subset, label), ax in zip(common.SUBSET_TITLES.items(), axes, strict=True):
-        for arm, points in curves.items():
-            xs = [p["wall_s"] / 60 for p in points]
-            ys = [p["sdr"][subset] for p in points]
-            ax.plot(xs, ys, "o-", label=TITLES[arm])
-        ax.set_title(label, fontsize=8)
-        ax.set_xlabel("wall time of training (min)")
-        ax.set_ylabel("avg median SDR, museval v4 (dB)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-
-
 def main() -> None:
     parser = common.argument_parser(
         __doc__, budget_minutes=4.0, budget_help="wall-clock training budget per arm and seed"
@@ -108,7 +73,7 @@ def main() -> None:
     info = common.machine()
     rendered, evalset, subsets, baseline = common.prepare_data(args)
     mixture = common.subset_medians(baseline, subsets)
-    start = {s: average(mixture, s, "museval-v4") for s in common.SUBSETS}
+    start = {s: common.average_sdr(mixture, s, "museval-v4") for s in common.SUBSETS}
 
     runs: dict[str, dict[int, dict]] = {"unet": {}, "transformer": {}}
     curves: dict[str, list] = {arm: [{"wall_s": 0.0, "steps": 0, "sdr": start}] for arm in runs}
@@ -128,7 +93,7 @@ def main() -> None:
                 scores = common.subset_medians(summary, subsets)
                 curves[arm].append({
                     "wall_s": half["wall_s"], "steps": half["final_step"],
-                    "sdr": {s: average(scores, s, "museval-v4") for s in common.SUBSETS},
+                    "sdr": {s: common.average_sdr(scores, s, "museval-v4") for s in common.SUBSETS},
                 })  # fmt: skip
                 rest = common.train(
                     run_dir, config, rendered, budget_s=budget - half["wall_s"], resume=True,
@@ -151,11 +116,11 @@ def main() -> None:
             if index == 0:
                 curves[arm].append({
                     "wall_s": wall, "steps": parts[-1]["final_step"],
-                    "sdr": {s: average(scores, s, "museval-v4") for s in common.SUBSETS},
+                    "sdr": {s: common.average_sdr(scores, s, "museval-v4") for s in common.SUBSETS},
                 })  # fmt: skip
 
     # -- tables ------------------------------------------------------------------------------
-    def mean_over_seeds(arm: str, subset: str, protocol: str, fn=average) -> tuple:
+    def mean_over_seeds(arm: str, subset: str, protocol: str, fn=common.average_sdr) -> tuple:
         values = [fn(r["scores"], subset, protocol) for r in runs[arm].values()]
         values = [v for v in values if v is not None]
         if not values:
@@ -172,13 +137,13 @@ def main() -> None:
                          + " | mean +- std | SI-SDR mean |")  # fmt: skip
             lines.append("|---|" + "---:|" * (len(seeds) + 2))
             for arm in runs:
-                cells = [common._fmt(average(runs[arm][s]["scores"], subset, protocol))
+                cells = [common._fmt(common.average_sdr(runs[arm][s]["scores"], subset, protocol))
                          for s in seeds]  # fmt: skip
                 mean, std = mean_over_seeds(arm, subset, protocol)
-                si, _ = mean_over_seeds(arm, subset, protocol, si_sdr_average)
+                si, _ = mean_over_seeds(arm, subset, protocol, common.average_si_sdr)
                 summary_cells = f"{common._fmt(mean)} +- {common._fmt(std)} | {common._fmt(si)}"
                 lines.append(f"| {TITLES[arm]} | " + " | ".join(cells) + f" | {summary_cells} |")
-            base = average(mixture, subset, protocol)
+            base = common.average_sdr(mixture, subset, protocol)
             lines.append(f"| mixture as estimate | {common._fmt(base)} | | | |")
     per_stem = []
     for seed in seeds:
@@ -204,9 +169,10 @@ def main() -> None:
         curves=curves, mixture=mixture, gap_museval_v4=gap,
     )  # fmt: skip
     figure = args.work / "results" / f"{NAME}.png"
-    plot(curves, figure, f"first seed ({seeds[0]}), equal wall time, 2 CPU cores")
+    title = f"first seed ({seeds[0]}), equal wall time, 2 CPU cores"
+    common.plot_curves(curves, TITLES, figure, title)
     if args.plot:
-        plot(curves, args.plot, f"first seed ({seeds[0]}), equal wall time, 2 CPU cores")
+        common.plot_curves(curves, TITLES, args.plot, title)
     curve_rows = [
         f"| {TITLES[arm]} | {p['wall_s'] / 60:.1f} | {p['steps']} | "
         f"{common._fmt(p['sdr']['rendered'])} | {common._fmt(p['sdr']['musdb-excerpt'])} |"
