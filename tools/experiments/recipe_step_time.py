@@ -4,7 +4,8 @@ model's autoencoder (``spleeter:4stems-cluster``, trained by ``spleeter pretrain
 machine: each trains ``--steps`` steps on rendered songs with the recipe's own network, T, F and
 batch (only the CSVs point at the rendered data; the SSL recipe's encoder is randomly
 initialised, which costs the same as a pretrained one), timed after ``--warmup`` steps
-(tracing and the first pass over the data excluded).
+(tracing and the first pass over the data excluded). Its songs are rendered for it (20 songs
+of 15-30 s), since a recipe's T=512 frames need 11.9 s of audio.
 
     python tools/experiments/recipe_step_time.py --steps 12 --warmup 4
 
@@ -49,6 +50,8 @@ def main() -> None:
                                     budget_help="wall-clock limit per recipe")  # fmt: skip
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=4)
+    # The MUSDB recipes train on T=512 frames (11.9 s): the shared 10-30 s songs are too short.
+    parser.set_defaults(duration="15-30", songs=20)
     args = parser.parse_args()
     common.apply_smoke(args)
     info = common.machine()
