@@ -3,11 +3,12 @@
 model's autoencoder (``spleeter:4stems-cluster``, trained by ``spleeter pretrain``), on this
 machine: each trains ``--steps`` steps on rendered songs with the recipe's own network, T, F and
 batch (only the CSVs point at the rendered data; the SSL recipe's encoder is randomly
-initialised, which costs the same as a pretrained one), timed after ``--warmup`` steps
-(tracing and the first pass over the data excluded). Its songs are rendered for it (20 songs
+initialised, which costs the same as a pretrained one), timed from the first progress
+line at or after ``--warmup`` steps to the last (``--verbose`` logs one every 10 steps; tracing
+and the first pass over the data excluded). Its songs are rendered for it (20 songs
 of 15-30 s), since a recipe's T=512 frames need 11.9 s of audio.
 
-    python tools/experiments/recipe_step_time.py --steps 12 --warmup 4
+    python tools/experiments/recipe_step_time.py --steps 30 --warmup 10
 
 Writes ``WORK/results/recipe_step_time.{json,md}``.
 """
@@ -48,8 +49,8 @@ def recipe_config(recipe: str, rendered: Path, run_dir: Path, cache: Path) -> di
 def main() -> None:
     parser = common.argument_parser(__doc__, budget_minutes=10.0,
                                     budget_help="wall-clock limit per recipe")  # fmt: skip
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=10)
     # The MUSDB recipes train on T=512 frames (11.9 s): the shared 10-30 s songs are too short.
     parser.set_defaults(duration="15-30", songs=20)
     args = parser.parse_args()
@@ -65,11 +66,11 @@ def main() -> None:
             config["pretrain"].update(save_summary_steps=1, save_checkpoints_steps=100_000)
             result = common.train(run_dir, config, rendered / "train", steps=args.steps,
                                   budget_s=args.budget_minutes * 60, rate_after_step=args.warmup,
-                                  subcommand="pretrain")  # fmt: skip
+                                  subcommand="pretrain", verbose=True)  # fmt: skip
         else:
             result = common.train(run_dir, config, rendered, steps=args.steps,
                                   budget_s=args.budget_minutes * 60,
-                                  rate_after_step=args.warmup)  # fmt: skip
+                                  rate_after_step=args.warmup, verbose=True)  # fmt: skip
         rate = result["steps_per_s_steady"]
         rows[recipe] = {
             "T": config["T"], "F": config["F"], "batch_size": config.get("batch_size"),
