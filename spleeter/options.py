@@ -204,7 +204,25 @@ EvaluationCompareOption: str | None = typer.Option(
 TrainingMixedPrecisionOption: bool = typer.Option(
     False,
     "--mixed-precision",
-    help="Train with Keras' mixed_float16 policy (float16 compute, float32 weights, loss scaling)",
+    help=(
+        "Train with float32 weights and a lower-precision compute type: float16 with loss "
+        "scaling on a GPU, bfloat16 on a CPU (fast where it has AVX-512 BF16 or AMX)"
+    ),
+)
+
+
+class MixedPrecisionChoice(StrEnum):
+    """The compute type of ``--mixed-precision`` (:mod:`spleeter.training.precision`)."""
+
+    auto = "auto"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+TrainingMixedPrecisionDtypeOption: MixedPrecisionChoice | None = typer.Option(
+    None,
+    "--mixed-precision-dtype",
+    help="The compute type of mixed precision, chosen by hand (implies --mixed-precision)",
 )
 
 TrainingInitFromOption: str | None = typer.Option(

@@ -59,3 +59,23 @@ def write_model(config: dict[str, Any], seed: int = 0, step: int = 10) -> Any:
 def write_config(config: dict[str, Any], path: Path) -> str:
     path.write_text(json.dumps(config, indent=2))
     return str(path)
+
+
+def read_scalars(directory: Path) -> dict[str, list[tuple[int, float]]]:
+    """Scalars of the TensorBoard event files in ``directory`` (not recursive)."""
+    import tensorflow as tf
+
+    found: dict[str, list[tuple[int, float]]] = {}
+    for path in sorted(directory.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                array = tf.make_ndarray(value.tensor)
+                if array.size == 1:  # scalars only (not images or histograms)
+                    found.setdefault(value.tag, []).append((event.step, float(array)))
+    return found
+
+
+def scalars(directory: Path, tag: str) -> list[float]:
+    """The values of one TensorBoard scalar in ``directory``'s event files, in step order."""
+    return [value for _, value in sorted(read_scalars(directory).get(tag, []))]

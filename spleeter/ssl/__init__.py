@@ -28,7 +28,7 @@ def run_pretraining(
     max_steps: int | None = None,
     iterations: int | None = None,
     seed: int | None = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool | str | None = None,
     export: bool = False,
     quiet: bool = False,
     verbose: bool = False,

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..model.encoder_config import EncoderConfig, SSLConfigurationError
 from ..model.registry import model_params
+from ..training.precision import mixed_precision_choice
 from ..utils.values import is_int
 
 TARGETS = ("mfcc", "logmel", "layer")
@@ -58,7 +59,7 @@ class PretrainSettings:
     save_checkpoints_steps: int = 1000
     save_summary_steps: int = 100
     random_seed: int = 0
-    mixed_precision: bool = False
+    mixed_precision: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -109,7 +110,7 @@ def pretrain_settings(
     max_steps: int | None = None,
     iterations: int | None = None,
     seed: int | None = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool | str | None = None,
 ) -> PretrainSettings:
     """The pretraining run of a configuration, with the command line's overrides.
 
@@ -190,7 +191,7 @@ def pretrain_settings(
         save_checkpoints_steps=int(values["save_checkpoints_steps"]),
         save_summary_steps=int(values["save_summary_steps"]),
         random_seed=random_seed,
-        mixed_precision=mixed_precision,
+        mixed_precision=mixed_precision_choice(mixed_precision),
         extra=extra,
     )
 

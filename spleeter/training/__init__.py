@@ -28,7 +28,7 @@ def run_training(
     *,
     max_steps: int | None = None,
     seed: int | None = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool | str | None = None,
     init_from: str | None = None,
     quiet: bool = False,
     verbose: bool = False,

@@ -13,7 +13,6 @@ states, position in the data), validation after a checkpoint once ``throttle_sec
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +26,7 @@ from ..model.provider import ModelProvider
 from ..utils.logging import logger
 from . import checkpointing
 from .optimizers import OptimizerSettings, build_optimizer
+from .precision import active_dtype, precision_policy
 from .progress import Progress
 from .strategies import agree_on_start, is_chief, select_strategy
 from .summaries import Summaries
@@ -79,20 +79,9 @@ class LoopSettings:
     throttle_secs: float = 600.0
     random_seed: int = 0
     batch_size: int = 8
-    mixed_precision: bool = False
+    mixed_precision: str | None = None
+    """None (float32), ``auto`` or a compute dtype (see :mod:`.precision`)."""
     progress_label: str = "Training"
-
-
-@contextmanager
-def precision_policy(mixed: bool) -> Iterator[None]:
-    """Build and train under Keras' ``mixed_float16`` policy (restored afterwards)."""
-    previous = keras.mixed_precision.global_policy()
-    if mixed:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 class TrainingLoop:
@@ -134,7 +123,9 @@ class TrainingLoop:
         with self.strategy.scope():
             self.model = task.build()
             optimizer = build_optimizer(settings.optimizer)
-            if settings.mixed_precision:
+            # float16 underflows small gradients; bfloat16 has float32's range
+            self.loss_scaling = active_dtype() == "float16"
+            if self.loss_scaling:
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             self.optimizer = optimizer
             self.optimizer.build(self.model.trainable_variables)
@@ -182,7 +173,7 @@ class TrainingLoop:
         with tf.GradientTape() as tape:
             losses = self.task.losses(self.model, batch, training=True)
             objective = losses["loss"] / replicas
-            if self.settings.mixed_precision:
+            if self.loss_scaling:
                 objective = self.optimizer.scale_loss(objective)
         gradients = tape.gradient(objective, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))

@@ -33,6 +33,7 @@ import numpy as np
 from .. import SpleeterError
 from ..audio.adapter import AudioAdapter
 from ..utils.logging import logger
+from .precision import mixed_precision_choice
 
 WORKERS = 4
 
@@ -57,7 +58,7 @@ class ReconstructionSettings:
     save_checkpoints_steps: int = 1000
     save_summary_steps: int = 100
     random_seed: int = 0
-    mixed_precision: bool = False
+    mixed_precision: str | None = None
     segment_samples: int = 0
     frames: int = 1
     """STFT frames a chunk must give (read by :func:`spleeter.training.unlabelled.plan_chunks`)."""
@@ -68,7 +69,7 @@ class ReconstructionSettings:
         params: dict[str, Any],
         max_steps: int | None = None,
         seed: int | None = None,
-        mixed_precision: bool = False,
+        mixed_precision: bool | str | None = None,
     ) -> "ReconstructionSettings":
         from ..model.functions.seanet import hop
 
@@ -83,7 +84,7 @@ class ReconstructionSettings:
         if max_steps is not None:
             values["steps"] = max_steps
         values["random_seed"] = int(seed if seed is not None else params.get("random_seed", 0))
-        values["mixed_precision"] = bool(mixed_precision)
+        values["mixed_precision"] = mixed_precision_choice(mixed_precision)
         step = hop(params)
         rate = int(params["sample_rate"])
         samples = max(
@@ -300,7 +301,7 @@ def run_reconstruction(
     csv_path: str | None = None,
     max_steps: int | None = None,
     seed: int | None = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool | str | None = None,
     export: bool = False,
     quiet: bool = False,
     verbose: bool = False,

@@ -23,6 +23,7 @@ from . import checkpointing
 from .loop import LoopSettings, run_task
 from .objectives import instrument_losses, loss_function
 from .optimizers import optimizer_settings
+from .precision import active_dtype
 from .settings import TrainingSettings
 
 
@@ -82,7 +83,7 @@ class SeparationTask:
             "data": os.path.abspath(self.data_path),
             "batch_size": self.settings.batch_size,
             "seed": self.settings.random_seed,
-            "mixed_precision": self.settings.mixed_precision,
+            "mixed_precision": active_dtype(),  # the compute dtype that ran
             "init_from": self.settings.init_from,
             "optimizer": asdict(optimizer_settings(self.params)),
         }

@@ -16,6 +16,7 @@ from ..utils.configuration import SIGNAL_KEYS
 from ..utils.schema import schema_problems
 from ..utils.values import is_int
 from .optimizers import LR_DECAYS, OPTIMIZERS
+from .precision import mixed_precision_choice
 
 REQUIRED_KEYS = ("train_csv", "model_dir", *SIGNAL_KEYS)
 """Configuration keys without which there is nothing to train."""
@@ -48,7 +49,8 @@ class TrainingSettings:
     throttle_secs: float
     random_seed: int
     batch_size: int
-    mixed_precision: bool = False
+    mixed_precision: str | None = None
+    """None (float32), ``auto`` or a compute dtype (see :mod:`.precision`)."""
     init_from: str | None = None
 
 
@@ -57,7 +59,7 @@ def training_settings(
     *,
     max_steps: int | None = None,
     seed: int | None = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool | str | None = None,
     init_from: str | None = None,
 ) -> tuple[TrainingSettings, dict[str, Any]]:
     """Validate ``params`` for training; return the settings and the configuration to train.
@@ -96,7 +98,7 @@ def training_settings(
         throttle_secs=float(params["throttle_secs"]),
         random_seed=int(params["random_seed"]),
         batch_size=int(params["batch_size"]),
-        mixed_precision=mixed_precision,
+        mixed_precision=mixed_precision_choice(mixed_precision),
         init_from=init_from,
     )
     return settings, params

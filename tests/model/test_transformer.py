@@ -154,19 +154,24 @@ def _weights(model_dir: Path, step: int) -> dict[str, np.ndarray]:
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def test_it_trains_through_the_cli(rendered, tmp_path, monkeypatch):
-    """Two steps of spleeter train on rendered songs: a checkpoint, finite losses, model.json."""
+@pytest.mark.parametrize("mixed", [None, "bfloat16"])
+def test_it_trains_through_the_cli(rendered, tmp_path, monkeypatch, mixed):
+    """Two steps of spleeter train on rendered songs (also in bfloat16 mixed precision, the
+    CPU's): a checkpoint of float32 weights, finite losses, model.json."""
     monkeypatch.chdir(tmp_path)
     config = write(tiny_params(tmp_path / "model", train_max_steps=2), tmp_path / "c.json")
-    result = run("train", "-p", config, "-d", str(rendered))
+    flags = ("--mixed-precision-dtype", mixed) if mixed else ()
+    result = run("train", "-p", config, "-d", str(rendered), *flags)
     assert result.exit_code == 0, result.output
     losses = validation_losses(result.output)
     assert losses and all(np.isfinite(losses)), result.output
     tensors = _weights(tmp_path / "model", 2)
     assert int(tensors["global_step"]) == 2
     assert all(np.isfinite(value).all() for value in tensors.values())
+    assert {v.dtype for v in tensors.values() if v.dtype.kind == "f"} == {np.dtype(np.float32)}
     described = json.loads((tmp_path / "model" / "model.json").read_text())
     assert described["model_type"] == "transformer.zipformer" and described["family"] == "mask"
+    assert described["training"]["mixed_precision"] == mixed
 
 
 @pytest.mark.slow

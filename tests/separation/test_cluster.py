@@ -79,15 +79,21 @@ def test_pretrain_writes_a_described_autoencoder_folder(cluster_model):
     assert result.exit_code == 0 and "already trained" in result.output
 
 
-def test_pretrain_loss_decreases(tmp_path, audio_dir):
+@pytest.mark.parametrize("mixed", [None, "bfloat16"])
+def test_pretrain_loss_decreases(tmp_path, audio_dir, mixed):
+    """Also in bfloat16 mixed precision (float32 weights): 12 steps lower the loss."""
     from spleeter.audio.adapter import AudioAdapter
     from spleeter.ssl import run_pretraining
 
     config = tiny_cluster_config(
         tmp_path / "model", steps=12, save_checkpoints_steps=12, learning_rate=1e-2
     )
-    loop = run_pretraining(config, str(audio_dir), AudioAdapter.default(), quiet=True)
+    loop = run_pretraining(
+        config, str(audio_dir), AudioAdapter.default(), quiet=True, mixed_precision=mixed
+    )
     assert len(loop.history) == 12 and all(np.isfinite(loop.history))
+    assert {w.dtype for w in loop.model.weights} == {"float32"}
+    assert loop.model.layers[-1].compute_dtype == (mixed or "float32")
     import tensorflow as tf
 
     from spleeter.model.checkpoint import load_checkpoint

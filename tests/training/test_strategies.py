@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train import checkpoint, fake_dataset, read_scalars, run, write_config
+from modelkit import read_scalars
+from test_train import checkpoint, fake_dataset, run, write_config
 
 from spleeter.training.strategies import check_tf_config
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from modelkit import TINY_FILTERS
+from modelkit import TINY_FILTERS, read_scalars, scalars
 from typer.testing import CliRunner
 
 from spleeter.__main__ import spleeter
@@ -208,20 +208,6 @@ def write_musdb_dataset(root: Path, stems: dict[str, np.ndarray]) -> Path:
     return csv
 
 
-def read_scalars(directory: Path) -> dict[str, list[tuple[int, float]]]:
-    """Scalars of the TensorBoard event files in ``directory`` (not recursive)."""
-    import tensorflow as tf
-
-    scalars: dict[str, list[tuple[int, float]]] = {}
-    for path in sorted(directory.glob("events.out.tfevents.*")):
-        for record in tf.data.TFRecordDataset(str(path)):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                number = float(tf.make_ndarray(value.tensor))
-                scalars.setdefault(value.tag, []).append((event.step, number))
-    return scalars
-
-
 def sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - estimate) ** 2)))
 
@@ -341,19 +327,39 @@ def test_init_from_an_upstream_model_directory(musdb_stems, tmp_path):
 
 
 def test_mixed_precision_and_blstm_train_on_cpu(noise_data, tmp_path):
-    """Mixed precision keeps float32 weights and a loss scale; the BLSTM trains on the CPU."""
+    """``--mixed-precision`` on a CPU computes in bfloat16 (no loss scale needed),
+    ``--mixed-precision-dtype float16`` with a loss scale; the weights stay float32, model.json
+    says which type ran, and the first step's loss (same weights, same batch) is float32's to
+    the precision of that type, yet not equal to it (the lower type really computed).
+    The BLSTM trains on the CPU."""
     import keras
 
     root, csv = noise_data
     common = {"train_csv": str(csv), "validation_csv": None, "train_max_steps": 3}
-    mixed = write_config(tmp_path / "mixed.json", model_dir=str(tmp_path / "mixed"), **common)
-    result = run("train", "-p", mixed, "-d", str(root), "--mixed-precision")
-    assert result.exit_code == 0, result.output
-    assert keras.mixed_precision.global_policy().name == "float32"
-    tensors = checkpoint(tmp_path / "mixed", 3)
-    assert tensors["conv2d/kernel"].dtype == np.float32
-    assert all(np.isfinite(v).all() for v in tensors.values() if v.dtype.kind == "f")
-    assert "loss_scale/current_loss_scale" in tensors
+    runs = {
+        "float32": ((), 0.0),
+        "bfloat16": (("--mixed-precision",), 5e-3),
+        "float16": (("--mixed-precision-dtype", "float16"), 5e-3),
+    }
+    first_loss = {}
+    for name, (flags, _) in runs.items():
+        model_dir = tmp_path / name
+        path = tmp_path / f"{name}.json"
+        config = write_config(path, model_dir=str(model_dir), save_summary_steps=1, **common)
+        result = run("train", "-p", config, "-d", str(root), *flags)
+        assert result.exit_code == 0, result.output
+        assert keras.mixed_precision.global_policy().name == "float32"
+        tensors = checkpoint(model_dir, 3)
+        assert tensors["conv2d/kernel"].dtype == np.float32
+        assert all(np.isfinite(v).all() for v in tensors.values() if v.dtype.kind == "f")
+        assert ("loss_scale/current_loss_scale" in tensors) == (name == "float16")
+        description = json.loads((model_dir / "model.json").read_text())
+        assert description["training"]["mixed_precision"] == (None if name == "float32" else name)
+        first_loss[name] = scalars(model_dir, "loss")[0]
+    for name, (_, tolerance) in runs.items():
+        if name != "float32":
+            difference = abs(first_loss[name] - first_loss["float32"]) / first_loss["float32"]
+            assert 0 < difference < tolerance, (name, first_loss)
     blstm = write_config(
         tmp_path / "blstm.json",
         model_dir=str(tmp_path / "blstm"),
