@@ -401,12 +401,14 @@ def train(
     verbose: bool = False,
     init_from: Path | None = None,
     subcommand: str = "train",
+    flags: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Train with ``spleeter train`` (ours or upstream's) up to ``steps`` or for ``budget_s``
     seconds of wall time (whichever comes first), a fresh run starting from the weights of
     ``init_from`` when given (``subcommand="pretrain"``: a model that ``spleeter pretrain``
-    trains, on the audio below ``rendered``); returns what happened (also written to
-    ``run_dir/<tag>.json``, which makes a later call return it without training)."""
+    trains, on the audio below ``rendered``), with more ``flags`` for ours; returns what
+    happened (also written to ``run_dir/<tag>.json``, which makes a later call return it
+    without training)."""
     marker = run_dir / f"{tag}.json"
     if marker.is_file():
         return read_json(marker)
@@ -422,7 +424,7 @@ def train(
     else:
         write_json(config_path, config)
         command = [*spleeter_command(), subcommand, "-p", config_path, "-d", rendered]
-        command += ["--max-steps", target]
+        command += ["--max-steps", target, *flags]
         if init_from is not None and not resume:
             command += ["--init-from", init_from]
         if verbose:

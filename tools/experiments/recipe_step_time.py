@@ -3,10 +3,10 @@
 model's autoencoder (``spleeter:4stems-cluster``, trained by ``spleeter pretrain``), on this
 machine: each trains ``--steps`` steps on rendered songs with the recipe's own network, T, F and
 batch (only the CSVs point at the rendered data; the SSL recipe's encoder is randomly
-initialised, which costs the same as a pretrained one), timed from the first progress
-line at or after ``--warmup`` steps to the last (``--verbose`` logs one every 10 steps; tracing
-and the first pass over the data excluded). Its songs are rendered for it (20 songs
-of 15-30 s), since a recipe's T=512 frames need 11.9 s of audio.
+initialised, which costs the same as a pretrained one), in float32 and in bfloat16 mixed
+precision, timed from the first progress line at or after ``--warmup`` steps to the last
+(``--verbose`` logs one every 10 steps; tracing and the first pass over the data excluded).
+Its songs are rendered for it (20 songs of 15-30 s): a recipe's T=512 frames need 11.9 s.
 
     python tools/experiments/recipe_step_time.py --steps 30 --warmup 10
 
@@ -28,6 +28,7 @@ NAME = "recipe_step_time"
 RECIPES = ["configs/musdb/2stems.json", "configs/musdb/4stems.json",
            "configs/musdb/4stems-transformer.json", "configs/musdb/4stems-ssl.json",
            "spleeter:4stems-cluster"]  # fmt: skip
+PRECISIONS = ("float32", "bfloat16")  # bfloat16: `--mixed-precision-dtype bfloat16`
 
 
 def recipe_config(recipe: str, rendered: Path, run_dir: Path, cache: Path) -> dict:
@@ -60,31 +61,35 @@ def main() -> None:
     rows = {}
     for recipe in RECIPES:
         tag = Path(recipe).stem if not recipe.startswith("spleeter:") else recipe.split(":")[1]
-        run_dir = args.work / "runs" / NAME / tag
-        config = recipe_config(recipe, rendered, run_dir, args.work / "cache" / NAME / tag)
-        if config["model"]["type"] == "seanet.autoencoder":
-            config["pretrain"].update(save_summary_steps=1, save_checkpoints_steps=100_000)
-            result = common.train(run_dir, config, rendered / "train", steps=args.steps,
-                                  budget_s=args.budget_minutes * 60, rate_after_step=args.warmup,
-                                  subcommand="pretrain", verbose=True)  # fmt: skip
-        else:
-            result = common.train(run_dir, config, rendered, steps=args.steps,
-                                  budget_s=args.budget_minutes * 60,
-                                  rate_after_step=args.warmup, verbose=True)  # fmt: skip
-        rate = result["steps_per_s_steady"]
-        rows[recipe] = {
-            "T": config["T"], "F": config["F"], "batch_size": config.get("batch_size"),
-            "parameters": result["trainable_parameters"],
-            "seconds_per_step": None if not rate else round(1 / rate, 2),
-            "training": result,
-        }  # fmt: skip
-        common.log(f"{recipe}: {rows[recipe]['seconds_per_step']} s/step")
+        row = rows[recipe] = {}
+        for precision in PRECISIONS:
+            run_dir = args.work / "runs" / NAME / tag / precision
+            config = recipe_config(recipe, rendered, run_dir, args.work / "cache" / NAME / tag)
+            flags = () if precision == "float32" else ("--mixed-precision-dtype", precision)
+            pretraining = config["model"]["type"] == "seanet.autoencoder"
+            if pretraining:
+                config["pretrain"].update(save_summary_steps=1, save_checkpoints_steps=100_000)
+            result = common.train(
+                run_dir, config, rendered / "train" if pretraining else rendered,
+                steps=args.steps, budget_s=args.budget_minutes * 60,
+                rate_after_step=args.warmup, verbose=True, flags=flags,
+                subcommand="pretrain" if pretraining else "train",
+            )  # fmt: skip
+            rate = result["steps_per_s_steady"]
+            row.update(T=config["T"], F=config["F"], batch_size=config.get("batch_size"),
+                       parameters=result["trainable_parameters"])  # fmt: skip
+            row[precision] = {"seconds_per_step": None if not rate else round(1 / rate, 2),
+                              "training": result}  # fmt: skip
+            common.log(f"{recipe} ({precision}): {row[precision]['seconds_per_step']} s/step")
     common.write_results(NAME, args, info, rendered, subsets, recipes=rows)
-    table = ["| recipe | T | F | batch | trainable parameters | s/step (CPU) |",
-             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    table = ["| recipe | T | F | batch | trainable parameters | s/step float32 | "
+             "s/step bfloat16 mixed | speed-up |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for recipe, row in rows.items():
+        f32, bf16 = (row[p]["seconds_per_step"] for p in PRECISIONS)
+        ratio = f"{f32 / bf16:.2f}x" if f32 and bf16 else "-"
         table.append(f"| `{recipe}` | {row['T']} | {row['F']} | {row['batch_size'] or '-'} | "
-                     f"{row['parameters'] or '-'} | {row['seconds_per_step']} |")  # fmt: skip
+                     f"{row['parameters'] or '-'} | {f32} | {bf16} | {ratio} |")  # fmt: skip
     markdown = f"""# Seconds per training step of the recipes
 
 Command: `{common.command_line()}`
