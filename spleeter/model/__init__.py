@@ -24,11 +24,13 @@ def get_model_function(model_type: str) -> Callable[..., dict]:
     return architecture(model_type).build_function()
 
 
-def build_model(params: dict[str, Any]) -> Any:
+def build_model(params: dict[str, Any], auxiliary: bool = False) -> Any:
     """The Keras model of a configuration: mixture magnitude in, one estimate per instrument out.
 
     Input ``"<mix_name>_spectrogram"`` of shape ``(batch, T, F, n_channels)`` (batch and ``T``
-    dynamic); outputs ``{"<instrument>_spectrogram": (batch, T, F, n_channels)}``.
+    dynamic); outputs ``{"<instrument>_spectrogram": (batch, T, F, n_channels)}``, and with
+    ``auxiliary`` (training) the architecture's training-only outputs too
+    (:attr:`Architecture.auxiliary_losses`).
     """
     import keras
 
@@ -39,6 +41,10 @@ def build_model(params: dict[str, Any]) -> Any:
         dtype="float32",
     )
     outputs = builder(spectrogram, params["instrument_list"], model_params(params))
+    if not auxiliary:
+        kinds = architecture(model_type(params)).auxiliary_losses(params)
+        extra = {f"{name}_{kind}" for kind in kinds for name in params["instrument_list"]}
+        outputs = {name: tensor for name, tensor in outputs.items() if name not in extra}
     return keras.Model(inputs=spectrogram, outputs=outputs, name=model_type(params))
 
 

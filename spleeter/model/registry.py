@@ -96,6 +96,11 @@ def _transformer_problems(params: dict[str, Any]) -> list[str]:
     return transformer_problems(params)
 
 
+def _transformer_auxiliary(params: dict[str, Any]) -> dict[str, float]:
+    weight = float(model_params(params).get("presence_loss_weight") or 0.0)
+    return {"presence": weight} if weight > 0 else {}
+
+
 def _one(params: dict[str, Any]) -> int:
     return 1
 
@@ -124,6 +129,12 @@ class Architecture:
     """Checkpoint name prefixes of variables it initialises itself (a pretrained encoder,
     zero-initialised fusion): an ``--init-from`` checkpoint may lack them (a plain U-Net's
     does)."""
+    auxiliary_losses: Callable[[dict[str, Any]], dict[str, float]] = field(
+        default=lambda params: {}
+    )
+    """Training-only outputs ``<instrument>_<kind>`` the builder adds, as ``{kind: loss
+    weight}`` (kinds: :data:`spleeter.training.objectives.AUXILIARY_LOSSES`); the models of
+    separation and export leave them out."""
     onnx_graph: str | None = None
     """``"module:function"``: ``function(params, weights, opset) -> onnx.ModelProto``, the
     network built straight from its checkpoint's tensors (no TensorFlow), when it has one;
@@ -200,6 +211,8 @@ ARCHITECTURES: dict[str, Architecture] = {
             task="separation",
             frame_multiple=_transformer_multiple,
             problems=_transformer_problems,
+            auxiliary_losses=_transformer_auxiliary,
+            initialised_apart=("presence_head",),
             description="a Zipformer-style band-split transformer with per-stem class tokens",
         ),
         Architecture(

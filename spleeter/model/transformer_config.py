@@ -74,6 +74,10 @@ class TransformerConfig:
     band_edges: tuple[int, ...] | None = None
     bypass_min: float = 0.1
     """Lower clamp of the per-channel bypass weights (Zipformer's, 1: no bypass)."""
+    presence_loss_weight: float = 0.0
+    """Weight of the presence loss (0: none): a training-only head reads each stem's class
+    token and predicts whether the stem is audible in the chunk (see
+    :func:`spleeter.training.objectives.presence_loss`)."""
 
     @classmethod
     def from_params(cls, params: dict[str, Any] | None) -> "TransformerConfig":
@@ -157,6 +161,11 @@ def transformer_problems(params: dict[str, Any]) -> list[str]:
         problems.append(
             f"model.params.layers ({list(config.layers)!r}) must give a positive number of "
             f"layers to each of the {len(config.downsampling)} stacks of downsampling"
+        )
+    weight = config.presence_loss_weight
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < 1e6:
+        problems.append(
+            f"model.params.presence_loss_weight must be a number from 0 (got {weight!r})"
         )
     kernel = config.conv_kernel
     if kernel != 0 and (not is_int(kernel) or kernel < 0 or kernel % 2 == 0):

@@ -3,7 +3,8 @@
 ``loss_type``: ``L1_mask`` (default), the mean absolute difference between each estimated
 magnitude and its target, summed over instruments; ``weighted_L1_mask``, the same difference
 weighted by the mean magnitude of each target example (upstream's formula, which its TF2 code
-could not run: it used the removed ``keep_dims`` keyword).
+could not run: it used the removed ``keep_dims`` keyword). Architectures may add weighted
+losses of training-only outputs (the transformer's presence loss).
 
 Optimizers are in :mod:`.optimizers` (shared by every training task).
 """
@@ -32,6 +33,36 @@ def weighted_l1_mask(estimate: Any, target: Any) -> Any:
 LOSSES: dict[str, LossFunction] = {"L1_mask": l1_mask, "weighted_L1_mask": weighted_l1_mask}
 """Loss of each ``loss_type``."""
 
+PRESENCE_THRESHOLD_DB = -30.0
+"""A stem is present in a chunk when its energy is at least this far below the mixture's."""
+
+
+def presence_targets(target: Any, mixture: Any) -> Any:
+    """``(batch,)`` 1.0 where the stem's magnitude ``target`` holds at least
+    :data:`PRESENCE_THRESHOLD_DB` of the ``mixture``'s energy in the chunk, else 0.0 (a silent
+    mixture has no stem present)."""
+    axes = list(range(1, len(target.shape)))
+    stem = keras.ops.mean(keras.ops.square(keras.ops.cast(target, "float32")), axis=axes)
+    mix = keras.ops.mean(keras.ops.square(keras.ops.cast(mixture, "float32")), axis=axes)
+    ratio = 10.0 ** (PRESENCE_THRESHOLD_DB / 10.0)
+    return keras.ops.cast(keras.ops.logical_and(stem >= ratio * mix, mix > 0), "float32")
+
+
+def presence_loss(logits: Any, target: Any, mixture: Any) -> Any:
+    """Binary cross-entropy of a stem's presence logits ``(batch,)`` against
+    :func:`presence_targets` (the transformer's class tokens learn which stem is there)."""
+    labels = presence_targets(target, mixture)
+    logits = keras.ops.cast(logits, "float32")
+    return keras.ops.mean(keras.ops.binary_crossentropy(labels, logits, from_logits=True))
+
+
+AuxiliaryLoss = Callable[[Any, Any, Any], Any]
+"""``(output, instrument target magnitude, mixture magnitude) -> scalar``."""
+
+AUXILIARY_LOSSES: dict[str, AuxiliaryLoss] = {"presence": presence_loss}
+"""Losses of training-only outputs ``<instrument>_<kind>``, by kind (see
+:attr:`spleeter.model.Architecture.auxiliary_losses`)."""
+
 
 def loss_function(params: dict[str, Any]) -> LossFunction:
     """The per-instrument loss of a configuration.
@@ -48,8 +79,25 @@ def loss_function(params: dict[str, Any]) -> LossFunction:
 def instrument_losses(
     outputs: dict[str, Any], labels: dict[str, Any], loss: LossFunction
 ) -> dict[str, Any]:
-    """``{"<instrument>_spectrogram": loss}`` in float32 (outputs may be float16)."""
+    """``{"<instrument>_spectrogram": loss}`` in float32 (outputs may be float16), for the
+    outputs that have labels."""
     return {
         name: loss(keras.ops.cast(output, "float32"), keras.ops.cast(labels[name], "float32"))
         for name, output in outputs.items()
+        if name in labels
     }
+
+
+def auxiliary_losses(
+    outputs: dict[str, Any], labels: dict[str, Any], mixture: Any, weights: dict[str, float]
+) -> dict[str, Any]:
+    """``{"<instrument>_<kind>": weight x loss}`` of the training-only outputs, for each
+    ``kind`` of ``weights``."""
+    losses = {}
+    for kind, weight in weights.items():
+        objective = AUXILIARY_LOSSES[kind]
+        for name in labels:
+            instrument = name.removesuffix("_spectrogram")
+            output = outputs[f"{instrument}_{kind}"]
+            losses[f"{instrument}_{kind}"] = weight * objective(output, labels[name], mixture)
+    return losses

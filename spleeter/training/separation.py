@@ -21,7 +21,7 @@ from ..model.provider import ModelProvider
 from ..utils.logging import logger
 from . import checkpointing
 from .loop import LoopSettings, run_task
-from .objectives import instrument_losses, loss_function
+from .objectives import auxiliary_losses, instrument_losses, loss_function
 from .optimizers import optimizer_settings
 from .precision import active_dtype
 from .settings import TrainingSettings
@@ -45,9 +45,10 @@ class SeparationTask:
         self.has_validation = bool(params.get("validation_csv"))
         self._loss = loss_function(params)
         self._input = f"{params['mix_name']}_spectrogram"
+        self._auxiliary = architecture(params).auxiliary_losses(params)
 
     def build(self) -> Any:
-        return build_model(self.params)
+        return build_model(self.params, auxiliary=True)
 
     def initialize(self, model: Any) -> None:
         """Layers with pretrained weights of their own load them (the SSL encoder's
@@ -65,8 +66,10 @@ class SeparationTask:
 
     def losses(self, model: Any, batch: Any, training: bool) -> dict[str, Any]:
         features, labels = batch
-        outputs = model(features[self._input], training=training)
+        mixture = features[self._input]
+        outputs = model(mixture, training=training)
         losses = instrument_losses(outputs, labels, self._loss)
+        losses |= auxiliary_losses(outputs, labels, mixture, self._auxiliary)
         return {"loss": tf.add_n(list(losses.values())), **losses}
 
     def validation_batches(self) -> Iterator[Any] | None:

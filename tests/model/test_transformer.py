@@ -119,6 +119,10 @@ BAD = {
         {"T": 60},
         "T (60) must be a multiple of 8 for transformer.zipformer",
     ),
+    "negative presence loss weight": (
+        {"presence_loss_weight": -1},
+        "model.params.presence_loss_weight must be a number from 0 (got -1)",
+    ),
 }
 
 
@@ -172,6 +176,65 @@ def test_it_trains_through_the_cli(rendered, tmp_path, monkeypatch, mixed):
     described = json.loads((tmp_path / "model" / "model.json").read_text())
     assert described["model_type"] == "transformer.zipformer" and described["family"] == "mask"
     assert described["training"]["mixed_precision"] == mixed
+
+
+def test_presence_targets_follow_the_stems_energy_on_real_audio(musdb_stems):
+    """A stem is present in a chunk when it holds at least -30 dB of the mixture's energy: the
+    excerpt's vocals are; the same chunk without them, or with them 40 dB down, is not."""
+    from spleeter.audio.spectrogram import stft
+    from spleeter.training.objectives import presence_loss, presence_targets
+
+    def magnitude(wave: np.ndarray) -> np.ndarray:
+        return np.abs(stft(wave[: 44100 * 3], 4096, 1024))[None].astype(np.float32)
+
+    vocals, mixture = musdb_stems["vocals"], musdb_stems["mixture"]
+    accompaniment = mixture - vocals
+    quiet = accompaniment + vocals * 0.01  # -40 dB
+    mixes = np.concatenate([magnitude(mixture), magnitude(accompaniment), magnitude(quiet)])
+    targets = np.concatenate(
+        [magnitude(vocals), np.zeros_like(magnitude(vocals)), magnitude(vocals * 0.01)]
+    )
+    energy = (targets**2).mean(axis=(1, 2, 3)) / (mixes**2).mean(axis=(1, 2, 3))
+    assert energy[0] > 10**-3 > energy[2] and energy[1] == 0
+    present = np.asarray(presence_targets(targets, mixes))
+    np.testing.assert_array_equal(present, [1.0, 0.0, 0.0])
+    # Binary cross-entropy from logits: confident and right is near 0, wrong is large.
+    right = float(presence_loss(np.array([9.0, -9.0, -9.0]), targets, mixes))
+    wrong = float(presence_loss(np.array([-9.0, 9.0, 9.0]), targets, mixes))
+    assert right < 2e-4 and abs(wrong - 9.0) < 1e-3
+
+
+def test_the_presence_loss_trains_a_head_that_separation_leaves_out(
+    rendered, tmp_path, monkeypatch, musdb_excerpt
+):
+    """``presence_loss_weight``: training adds ``<stem>_presence`` losses and moves the head
+    and the class tokens; the separating and exported networks have no such output, and the
+    trained folder separates the real excerpt into the four stems."""
+    from spleeter.model import build_model
+
+    monkeypatch.chdir(tmp_path)
+    config = tiny_params(tmp_path / "model", train_max_steps=3, save_checkpoints_steps=100)
+    config["model"]["params"]["presence_loss_weight"] = 0.5
+    path = write(config, tmp_path / "presence.json")
+    result = run("train", "-p", path, "-d", str(rendered))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "Validation at step" in line]
+    assert lines and all(f"{stem}_presence" in lines[-1] for stem in INSTRUMENTS), lines
+    start, end = _weights(tmp_path / "model", 0), _weights(tmp_path / "model", 3)
+    for name in ("presence_head/kernel", "class_tokens/tokens"):
+        assert not np.array_equal(start[name], end[name]), name
+    training = build_model(config, auxiliary=True)
+    assert sorted(training.output_names) == sorted(
+        [f"{s}_spectrogram" for s in INSTRUMENTS] + [f"{s}_presence" for s in INSTRUMENTS]
+    )
+    assert sorted(build_model(config).output_names) == sorted(
+        f"{s}_spectrogram" for s in INSTRUMENTS
+    )
+    out = tmp_path / "separated"
+    result = run("separate", "-p", str(tmp_path / "model"), "-o", str(out), str(musdb_excerpt))
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in out.rglob("*.wav"))
+    assert files == sorted(f"{s}.wav" for s in INSTRUMENTS), files
 
 
 @pytest.mark.slow

@@ -14,7 +14,10 @@ per stem out (a sigmoid mask times the input), like the U-Net.
    attention uses rotary positions, so any ``T`` (a multiple of the factors) works.
 3. **Semantic grouping**: one learnable class token per stem attends over all band x frame
    features; each stem's token gives a FiLM scale and shift of the shared features, then the
-   stem's own per-band mask MLP (``dim -> head_ratio x dim -> width x C``, sigmoid).
+   stem's own per-band mask MLP (``dim -> head_ratio x dim -> width x C``, sigmoid). With
+   ``presence_loss_weight`` > 0, a training-only head reads each grouped token and outputs
+   ``<stem>_presence``, the logit of "this stem is audible in the chunk" (the presence loss
+   trains the tokens to tell the stems apart).
 
 Every output frame depends only on its ``T``-frame block (the separator's non-overlapping
 blocks), so separation does not depend on the segment size. Presets and checks:
@@ -69,8 +72,15 @@ def zipformer(input_tensor: Any, instruments: Iterable[str], params: dict | None
             )(x)
             x = Bypass(config.bypass_min, name=f"stack{index}_bypass")([x_in, x])
     features = BiasNorm(name="final_norm")(x)
-    scale, shift = ClassTokens(len(instruments), config.token_heads, name="class_tokens")(features)
+    tokens = ClassTokens(len(instruments), config.token_heads, name="class_tokens")
+    scale, shift, grouped = tokens(features)
     outputs = {}
+    if config.presence_loss_weight > 0:  # training-only outputs (build_model leaves them out)
+        logits = keras.layers.Dense(1, name="presence_head")(grouped)
+        for index, name in enumerate(instruments):
+            outputs[f"{name}_presence"] = keras.layers.Identity(name=f"{name}_presence")(
+                logits[:, index, 0]
+            )
     for index, name in enumerate(instruments):
         stem_scale = scale[:, index][:, None, None, :]
         stem_shift = shift[:, index][:, None, None, :]

@@ -337,7 +337,8 @@ class Bypass(keras.layers.Layer):
 class ClassTokens(keras.layers.Layer):
     """One learnable token per stem; each attends over every band x frame feature,
     ``g_i = c_i + sum_p softmax_p(q(c_i) . k(f_p) / sqrt(d)) v(f_p)``, and gives its stem's
-    FiLM ``(scale, shift)``, each ``(batch, stems, dim)`` (zero at the start: identity)."""
+    FiLM ``(scale, shift)``, each ``(batch, stems, dim)`` (zero at the start: identity), and
+    the grouped tokens ``g`` themselves (``(batch, stems, dim)``, read by the presence head)."""
 
     def __init__(self, stems: int, heads: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -360,7 +361,7 @@ class ClassTokens(keras.layers.Layer):
         self.out.build((None, self.stems, dim))
         self.film.build((None, self.stems, dim))
 
-    def call(self, features: Any) -> tuple[Any, Any]:
+    def call(self, features: Any) -> tuple[Any, Any, Any]:
         batch = ops.shape(features)[0]
         heads, head_dim = self.heads, self.dim // self.heads
         tokens = ops.cast(self.tokens, features.dtype)
@@ -373,7 +374,7 @@ class ClassTokens(keras.layers.Layer):
         attended = ops.transpose(ops.matmul(weights, v), (0, 2, 1, 3))
         grouped = tokens[None] + self.out(ops.reshape(attended, (batch, self.stems, self.dim)))
         film = self.film(grouped)
-        return film[..., : self.dim], film[..., self.dim :]
+        return film[..., : self.dim], film[..., self.dim :], grouped
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "stems": self.stems, "heads": self.heads}
