@@ -60,7 +60,7 @@ VALIDATION = re.compile(
     r"Validation at step (\d+): loss ([0-9.eE+-]+)"  # ours
     r"|Saving dict for global step (\d+): .*\bloss = ([0-9.eE+-]+)"  # upstream's Estimator
 )
-PARAMETERS = re.compile(r"Training (\S+) \(([\d,]+) parameters\)")
+PARAMETERS = re.compile(r"[Tt]raining (\S+) (?:\(\w+\) )?\(([\d,]+) parameters\)")
 
 
 def log(message: str) -> None:

@@ -76,7 +76,8 @@ def main() -> None:
                 subcommand="pretrain" if pretraining else "train",
             )  # fmt: skip
             rate = result["steps_per_s_steady"]
-            row.update(T=config["T"], F=config["F"], batch_size=config.get("batch_size"),
+            batch = config["pretrain"].get("batch_size") if pretraining else config["batch_size"]
+            row.update(T=config["T"], F=config["F"], batch_size=batch,
                        parameters=result["trainable_parameters"])  # fmt: skip
             row[precision] = {"seconds_per_step": None if not rate else round(1 / rate, 2),
                               "training": result}  # fmt: skip
