@@ -2,7 +2,7 @@
 """Issue 14: does an SSL-fused U-Net initialised from a trained U-Net beat that U-Net trained on
 for the same wall time? Same rendered training songs, same U-Net, several seeds, this CPU.
 
-    python tools/experiments/ssl_vs_unet.py                          # ~70 min on 2 cores
+    python tools/experiments/ssl_vs_unet.py                          # ~80 min on 2 cores
     python tools/experiments/ssl_vs_unet.py --smoke
 
 1. **Base**: ``spleeter train`` of ``unet.unet`` for ``--base-minutes`` (scored: the point both
