@@ -212,7 +212,8 @@ TrainingMixedPrecisionOption: bool = typer.Option(
 
 
 class MixedPrecisionChoice(StrEnum):
-    """The compute type of ``--mixed-precision`` (:mod:`spleeter.training.precision`)."""
+    """The compute type of ``--mixed-precision``: ``spleeter.training.precision.CHOICES``,
+    spelled out here because importing ``spleeter.training`` would slow every command's start."""
 
     auto = "auto"
     float16 = "float16"

@@ -97,7 +97,10 @@ def _transformer_problems(params: dict[str, Any]) -> list[str]:
 
 
 def _transformer_auxiliary(params: dict[str, Any]) -> dict[str, float]:
-    weight = float(model_params(params).get("presence_loss_weight") or 0.0)
+    from .transformer_config import TransformerConfig
+
+    # the builder reads the same config: it adds the presence head exactly when this says so
+    weight = float(TransformerConfig.from_params(model_params(params)).presence_loss_weight)
     return {"presence": weight} if weight > 0 else {}
 
 

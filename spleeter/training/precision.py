@@ -78,9 +78,9 @@ def active_dtype() -> str | None:
 
 
 @contextmanager
-def precision_policy(choice: str | None) -> Iterator[str | None]:
-    """Build and train under the mixed policy of ``choice`` (restored afterwards); yields the
-    compute dtype (None for float32)."""
+def precision_policy(choice: str | None) -> Iterator[None]:
+    """Build and train under the mixed policy of ``choice`` (restored afterwards; inside,
+    :func:`active_dtype` says which compute type is in force)."""
     import keras
 
     dtype = resolve(choice)
@@ -88,6 +88,6 @@ def precision_policy(choice: str | None) -> Iterator[str | None]:
     if dtype is not None:
         keras.mixed_precision.set_global_policy(f"mixed_{dtype}")
     try:
-        yield dtype
+        yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
