@@ -2,7 +2,8 @@
 
 The exported graph is the network alone: input ``"<mix_name>_spectrogram"`` of shape
 ``(batch, frames, F, n_channels)`` with dynamic batch and frame axes, one output
-``"<instrument>_spectrogram"`` per instrument. STFT, masks and inverse STFT stay in the shared
+``"<instrument>_spectrogram"`` per instrument (or the outputs the registry names, e.g. a deep
+clustering network's ``"embedding"``). STFT, masks and inverse STFT stay in the shared
 numpy pipeline, so both engines run the same signal processing around it. The file carries the
 configuration, the instrument list and a fingerprint of the checkpoint it came from as
 metadata, so an exported model is self-describing and a stale one is recognised.
@@ -105,18 +106,16 @@ def _traced_graph(params: dict[str, Any], checkpoint: str, opset: int) -> Any:
     tf = import_tensorflow()
     model = build_model(params)
     load_checkpoint(model, checkpoint)
-    instruments = list(params["instrument_list"])
+    names = architecture(params).network_outputs(params)
     input_name = f"{params['mix_name']}_spectrogram"
     spec = tf.TensorSpec((None, None, params["F"], params["n_channels"]), tf.float32, input_name)
 
     def network(spectrogram: Any) -> list[Any]:
         outputs = model(spectrogram, training=False)
-        return [outputs[f"{name}_spectrogram"] for name in instruments]
+        return [outputs[name] for name in names]
 
     function = tf.function(network, input_signature=[spec], autograph=False)
-    return convert_function(
-        function, spec, opset, [f"{name}_spectrogram" for name in instruments], checkpoint
-    )
+    return convert_function(function, spec, opset, names, checkpoint)
 
 
 def convert_function(

@@ -4,6 +4,8 @@ An entry says which separation family turns the network's outputs into sources (
 magnitude estimate per instrument, made into ratio masks or a Wiener filter), which training
 task trains it (``separation``: supervised on stems; ``masked_prediction``: self-supervised;
 ``reconstruction``: an autoencoder on unlabelled audio, separated by the ``cluster`` family),
+what that training minimises (``objective``: each stem's magnitude, or ``deep_clustering`` of
+per-bin embeddings, separated by the ``embedding`` family),
 the multiple ``T`` and ``F`` must be (a function of the architecture's own parameters), the
 sources it outputs, and its parameter checks. Configuration checks, the separator, the
 trainer and the exporter read these declarations; nothing matches a ``model.type`` by prefix.
@@ -104,6 +106,23 @@ def _transformer_auxiliary(params: dict[str, Any]) -> dict[str, float]:
     return {"presence": weight} if weight > 0 else {}
 
 
+def _embedding_problems(params: dict[str, Any]) -> list[str]:
+    from .functions.embedding import problems
+
+    return _unet_problems(params) + problems(params)
+
+
+def _cluster_sources(params: dict[str, Any]) -> list[str]:
+    """``source_1 .. source_K`` of a family that clusters (``K``: ``cluster.clusters``, else
+    one per trained stem)."""
+    k = (params.get("cluster") or {}).get("clusters") or len(_instruments(params))
+    return [f"source_{index + 1}" for index in range(int(k))]
+
+
+def _magnitude_outputs(params: dict[str, Any]) -> list[str]:
+    return [f"{name}_spectrogram" for name in _instruments(params)]
+
+
 def _one(params: dict[str, Any]) -> int:
     return 1
 
@@ -142,6 +161,12 @@ class Architecture:
     """``"module:function"``: ``function(params, weights, opset) -> onnx.ModelProto``, the
     network built straight from its checkpoint's tensors (no TensorFlow), when it has one;
     otherwise ONNX exports trace the Keras model with tf2onnx."""
+    objective: str = "magnitudes"
+    """What its training minimises (:data:`spleeter.training.objectives.OBJECTIVES`):
+    ``magnitudes``, the loss of each stem's estimate; ``deep_clustering``, the affinity loss
+    of per-bin embeddings against the stems' dominance labels."""
+    network_outputs: Callable[[dict[str, Any]], list[str]] = _magnitude_outputs
+    """The names of the network's outputs, in order (what exports name them)."""
     description: str = ""
 
     def build_function(self) -> Callable[..., dict]:
@@ -206,6 +231,20 @@ ARCHITECTURES: dict[str, Architecture] = {
             task="reconstruction",
             problems=_seanet_problems,
             description="a SEANet autoencoder with a Gaussian latent; sources by clustering",
+        ),
+        Architecture(
+            "dc.unet_embedding",
+            "spleeter.model.functions.embedding:unet_embedding",
+            family="embedding",
+            task="separation",
+            frame_multiple=_unet_multiple,
+            bin_multiple=_unet_multiple,
+            outputs=_cluster_sources,
+            problems=_embedding_problems,
+            objective="deep_clustering",
+            network_outputs=lambda params: ["embedding"],
+            description="a U-Net giving each time-frequency bin an embedding; sources by "
+            "clustering the bins (deep clustering)",
         ),
         Architecture(
             "transformer.zipformer",

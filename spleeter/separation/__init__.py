@@ -1,11 +1,12 @@
 """What a separation is, and the segment-by-segment pipeline every kind of model shares.
 
 A **separation family** (:mod:`.family`) decides how a network's outputs become sources: the
-mask family (:mod:`.mask`: ratio masks with extension, or norbert's Wiener filter) today, others
-(clustering) next. A family may need one pass over a track or two (observe the whole track,
-then separate); the sources of a track are known once its observation is done, before any file
-is opened. The pipeline (:mod:`.pipeline`) segments the input, feeds the family and rebuilds
-the waveforms; it does the same for every family.
+mask family (:mod:`.mask`: ratio masks with extension, or norbert's Wiener filter), the cluster
+family (:mod:`.cluster`: an autoencoder's latent frames) and the embedding family
+(:mod:`.embedding`: per-bin embeddings, deep clustering). A family may need one pass over a
+track or two (observe the whole track, then separate); the sources of a track are known once
+its observation is done, before any file is opened. The pipeline (:mod:`.pipeline`) segments
+the input, feeds the family and rebuilds the waveforms; it does the same for every family.
 
 :func:`separation_family` picks a configuration's family from the network registry
 (:mod:`spleeter.model.registry`): nothing above this package names a family or a model type.
@@ -23,6 +24,7 @@ from .family import SeparationFamily, TrackSeparation
 FAMILIES: dict[str, str] = {
     "mask": "spleeter.separation.mask:MaskFamily",
     "cluster": "spleeter.separation.cluster:ClusterFamily",
+    "embedding": "spleeter.separation.embedding:EmbeddingFamily",
 }
 """Each family's class, by the name architectures declare in the registry."""
 

@@ -114,8 +114,10 @@ class FrameSample:
     """At most ``size`` frames of a stream, uniformly sampled (seeded reservoir), with their
     mixture energies; ``count`` frames seen in all."""
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, size: int, seed: int, unit: str = "latent frame") -> None:
         self.size = size
+        self.unit = unit
+        """What a sampled row is, for messages (``latent frame``, ``time-frequency bin``)."""
         self.rng = np.random.default_rng([seed, 17])
         self.count = 0
         self.keys = np.zeros(0)
@@ -157,17 +159,22 @@ class FittedClusters:
     def k(self) -> int:
         return len(self.centres)
 
-    def assign(self, frames: np.ndarray) -> np.ndarray:
-        """Each frame's cluster: the nearest centre (frames ``(n, D)``)."""
-        if not len(frames):
-            return np.zeros(0, np.int64)
+    def distances(self, frames: np.ndarray) -> np.ndarray:
+        """Squared distances ``(n, k)`` of frames ``(n, D)`` to every centre, in the sample's
+        standardised space."""
         standard = (np.asarray(frames, np.float64) - self.mean) / self.scale
-        distances = (
+        squared = (
             np.sum(standard**2, axis=1)[:, None]
             - 2 * standard @ self.centres.T
             + np.sum(self.centres**2, axis=1)[None, :]
         )
-        return np.argmin(distances, axis=1)
+        return np.maximum(squared, 0.0)
+
+    def assign(self, frames: np.ndarray) -> np.ndarray:
+        """Each frame's cluster: the nearest centre (frames ``(n, D)``)."""
+        if not len(frames):
+            return np.zeros(0, np.int64)
+        return np.argmin(self.distances(frames), axis=1)
 
 
 def fit_clusters(sample: FrameSample, settings: ClusterSettings) -> FittedClusters:
@@ -177,13 +184,13 @@ def fit_clusters(sample: FrameSample, settings: ClusterSettings) -> FittedCluste
         SpleeterError: no frame, ``K`` larger than the frames, DBSCAN finding only noise.
     """
     if sample.frames is None or not len(sample.frames):
-        raise SpleeterError("The track gives no latent frame to cluster")
+        raise SpleeterError(f"The track gives no {sample.unit} to cluster")
     frames = sample.frames.astype(np.float64)
     n = len(frames)
     if settings.clusters is not None and settings.clusterer != "dbscan" and settings.clusters > n:
         raise SpleeterError(
-            f"--clusters {settings.clusters} is more than the track's {sample.count} latent "
-            f"frames: ask for at most {n} clusters (or a longer input)"
+            f"--clusters {settings.clusters} is more than the track's {sample.count} "
+            f"{sample.unit}s: ask for at most {n} clusters (or a longer input)"
         )
     mean = frames.mean(axis=0)
     scale = frames.std(axis=0)
@@ -201,7 +208,7 @@ def fit_clusters(sample: FrameSample, settings: ClusterSettings) -> FittedCluste
                 k, silhouette = _estimate_k(standard, settings, distinct)
             if k > distinct:
                 logger.warning(
-                    f"The track has {distinct} distinct latent frame(s) for {k} clusters "
+                    f"The track has {distinct} distinct {sample.unit}(s) for {k} clusters "
                     "(silence?): some sources will be empty"
                 )
             labels = _labels(standard, k, settings.clusterer, settings)

@@ -4,7 +4,9 @@
 magnitude and its target, summed over instruments; ``weighted_L1_mask``, the same difference
 weighted by the mean magnitude of each target example (upstream's formula, which its TF2 code
 could not run: it used the removed ``keep_dims`` keyword). Architectures may add weighted
-losses of training-only outputs (the transformer's presence loss).
+losses of training-only outputs (the transformer's presence loss). An architecture whose
+objective (:data:`OBJECTIVES`) is ``deep_clustering`` is trained by the affinity loss of its
+per-bin embeddings instead (:func:`deep_clustering_loss`).
 
 Optimizers are in :mod:`.optimizers` (shared by every training task).
 """
@@ -62,6 +64,73 @@ AuxiliaryLoss = Callable[[Any, Any, Any], Any]
 AUXILIARY_LOSSES: dict[str, AuxiliaryLoss] = {"presence": presence_loss}
 """Losses of training-only outputs ``<instrument>_<kind>``, by kind (see
 :attr:`spleeter.model.Architecture.auxiliary_losses`)."""
+
+
+SILENCE_DB = -40.0
+"""Bins of a chunk this far below its loudest bin carry no label for deep clustering (their
+dominant stem is noise), as Hershey et al. left out silent bins."""
+
+
+def dominance_labels(targets: list[Any], mixture: Any) -> tuple[Any, Any]:
+    """One-hot labels ``(batch, T x F, S)`` of the stem with the most energy in each bin (over
+    the channels), and the bin weights ``(batch, T x F, 1)``: 1 where the mixture is within
+    :data:`SILENCE_DB` of the chunk's loudest bin, else 0."""
+    power = keras.ops.stack(
+        [keras.ops.sum(keras.ops.square(keras.ops.cast(t, "float32")), axis=-1) for t in targets],
+        axis=-1,
+    )
+    batch = keras.ops.shape(power)[0]
+    labels = keras.ops.one_hot(keras.ops.argmax(power, axis=-1), len(targets))
+    mix = keras.ops.sum(keras.ops.square(keras.ops.cast(mixture, "float32")), axis=-1)
+    loudest = keras.ops.max(mix, axis=[1, 2], keepdims=True)
+    weights = keras.ops.cast(mix > loudest * 10.0 ** (SILENCE_DB / 10.0), "float32")
+    return (
+        keras.ops.reshape(labels, (batch, -1, len(targets))),
+        keras.ops.reshape(weights, (batch, -1, 1)),
+    )
+
+
+def deep_clustering_loss(embedding: Any, targets: list[Any], mixture: Any) -> Any:
+    """``|V V^T - Y Y^T|_F^2`` per chunk, over its weighted bins, divided by the squared number
+    of those bins, averaged over the batch: computed as ``|V^T V|^2 - 2 |V^T Y|^2 + |Y^T Y|^2``
+    so that no bins x bins matrix is formed. ``embedding`` ``(batch, T, F, D)`` unit vectors,
+    ``targets`` each stem's magnitude ``(batch, T, F, C)``, ``mixture`` the same shape."""
+    labels, weights = dominance_labels(targets, mixture)
+    batch = keras.ops.shape(embedding)[0]
+    v = keras.ops.reshape(keras.ops.cast(embedding, "float32"), (batch, -1, embedding.shape[-1]))
+    v, y = v * weights, labels * weights
+
+    def gram(a: Any, b: Any) -> Any:
+        return keras.ops.sum(
+            keras.ops.square(keras.ops.matmul(keras.ops.transpose(a, (0, 2, 1)), b)), axis=[1, 2]
+        )
+
+    count = keras.ops.maximum(keras.ops.sum(weights, axis=[1, 2]), 1.0)
+    return keras.ops.mean((gram(v, v) - 2.0 * gram(v, y) + gram(y, y)) / keras.ops.square(count))
+
+
+Objective = Callable[[dict[str, Any], dict[str, Any], Any, LossFunction], dict[str, Any]]
+"""``(outputs, labels, mixture, per-instrument loss) -> {name: loss}``."""
+
+
+def magnitude_objective(
+    outputs: dict[str, Any], labels: dict[str, Any], mixture: Any, loss: LossFunction
+) -> dict[str, Any]:
+    return instrument_losses(outputs, labels, loss)
+
+
+def deep_clustering_objective(
+    outputs: dict[str, Any], labels: dict[str, Any], mixture: Any, loss: LossFunction
+) -> dict[str, Any]:
+    targets = [labels[name] for name in sorted(labels)]
+    return {"deep_clustering": deep_clustering_loss(outputs["embedding"], targets, mixture)}
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "magnitudes": magnitude_objective,
+    "deep_clustering": deep_clustering_objective,
+}
+"""What an architecture's training minimises, by its registry ``objective``."""
 
 
 def loss_function(params: dict[str, Any]) -> LossFunction:

@@ -1,7 +1,8 @@
 """The supervised separation task (``spleeter train``): mixture magnitude in, stems as targets.
 
 Each step runs the model in training mode (batch norm on batch statistics, updating its moving
-statistics; dropout active) and sums the per-instrument losses of ``loss_type``. The batches come
+statistics; dropout active) and sums the per-instrument losses of ``loss_type`` (or minimises
+the architecture's declared objective: deep clustering for an embedding network). The batches come
 from upstream's CSV datasets (:mod:`spleeter.dataset`), from any step on.
 """
 
@@ -21,7 +22,7 @@ from ..model.provider import ModelProvider
 from ..utils.logging import logger
 from . import checkpointing
 from .loop import LoopSettings, run_task
-from .objectives import auxiliary_losses, instrument_losses, loss_function
+from .objectives import OBJECTIVES, auxiliary_losses, loss_function
 from .optimizers import optimizer_settings
 from .precision import active_dtype
 from .settings import TrainingSettings
@@ -46,6 +47,7 @@ class SeparationTask:
         self._loss = loss_function(params)
         self._input = f"{params['mix_name']}_spectrogram"
         self._auxiliary = architecture(params).auxiliary_losses(params)
+        self._objective = OBJECTIVES[architecture(params).objective]
 
     def build(self) -> Any:
         return build_model(self.params, auxiliary=True)
@@ -68,7 +70,7 @@ class SeparationTask:
         features, labels = batch
         mixture = features[self._input]
         outputs = model(mixture, training=training)
-        losses = instrument_losses(outputs, labels, self._loss)
+        losses = self._objective(outputs, labels, mixture, self._loss)
         losses |= auxiliary_losses(outputs, labels, mixture, self._auxiliary)
         return {"loss": tf.add_n(list(losses.values())), **losses}
 

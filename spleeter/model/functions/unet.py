@@ -66,6 +66,8 @@ def apply_unet(
     extra_inputs: Any = None,
     bottleneck: Callable[[Any], Any] | None = None,
     first_level: Callable[[Any], Any] | None = None,
+    output_channels: int = 2,
+    last_decoder_filters: int = 1,
 ) -> Any:
     """Build one instrument's U-Net on ``input_tensor`` ``(batch, T, F, C)``.
 
@@ -78,6 +80,9 @@ def apply_unet(
     mask still multiplies ``input_tensor``); ``bottleneck`` maps the deepest convolution's
     output to what the decoder starts from; ``first_level`` maps the first convolution's
     output (before its batch norm and skip connection) to what the encoder continues from.
+
+    Embedding heads (``dc.unet_embedding``): ``output_channels`` logits per bin from a last
+    decoder level of ``last_decoder_filters`` channels (upstream: 2 logits from 1 channel).
     """
     params = params or {}
     names = names or LayerNames()
@@ -123,7 +128,7 @@ def apply_unet(
     # decoder starts from the raw convolution. Its variables exist in checkpoints, unused.
     x = convolved if bottleneck is None else bottleneck(convolved)
     # Decoder: transposed conv -> activation -> batch norm (-> dropout on the first three).
-    decoder_filters = list(reversed(filters[:-1])) + [1]
+    decoder_filters = list(reversed(filters[:-1])) + [last_decoder_filters]
     for level, n_filters in enumerate(decoder_filters):
         x = deconv(n_filters)(x)
         x = deconv_activation(x)
@@ -133,7 +138,7 @@ def apply_unet(
         if skips:
             x = keras.layers.Concatenate(axis=-1)([skips.pop(), x])
     logits_or_mask = keras.layers.Conv2D(
-        2,
+        output_channels,
         (4, 4),
         dilation_rate=(2, 2),
         padding="same",
