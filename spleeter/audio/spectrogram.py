@@ -126,6 +126,11 @@ def blocks(frames: np.ndarray, T: int) -> np.ndarray:
     return packed.reshape(n_blocks, T, *frames.shape[1:])
 
 
+SILENCE_DB = -40.0
+"""Bins this far below a chunk's loudest are silent for deep clustering: no label in training
+(their dominant stem is noise; Hershey et al. left such bins out) and not clustered."""
+
+
 def magnitude_blocks(spectrum: np.ndarray, T: int, F: int) -> np.ndarray:
     """Magnitudes of the first ``F`` bins, cut into non-overlapping blocks of ``T`` frames.
 

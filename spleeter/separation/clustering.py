@@ -96,8 +96,8 @@ class ClusterSettings:
             # Clusters are fitted on at most max_frames frames: refuse before any work (and
             # before K output files are planned).
             raise SpleeterError(
-                f"--clusters {self.clusters} is more than the {self.max_frames} latent frames "
-                "a track's clusters are fitted on (cluster.max_frames)"
+                f"--clusters {self.clusters} is more than the {self.max_frames} sampled points "
+                "(latent frames or bins) a track's clusters are fitted on (cluster.max_frames)"
             )
 
     @property

@@ -24,15 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from ..audio.spectrogram import magnitude_blocks, unblock
+from ..audio.spectrogram import SILENCE_DB, magnitude_blocks, unblock
 from ..engines import Engine
 from ..utils.logging import logger
 from .cluster import source_names
 from .clustering import ClusterSettings, FittedClusters, FrameSample, fit_clusters
 from .masking import wiener_filter
 
-SILENCE_DB = -40.0
-"""Bins this far below the segment's loudest are left out of the clustering sample."""
 UNIT = "time-frequency bin"
 
 

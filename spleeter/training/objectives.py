@@ -16,6 +16,8 @@ from typing import Any
 
 import keras
 
+from ..audio.spectrogram import SILENCE_DB
+
 LossFunction = Callable[[Any, Any], Any]
 """``(estimate, target) -> scalar`` for one instrument."""
 
@@ -64,11 +66,6 @@ AuxiliaryLoss = Callable[[Any, Any, Any], Any]
 AUXILIARY_LOSSES: dict[str, AuxiliaryLoss] = {"presence": presence_loss}
 """Losses of training-only outputs ``<instrument>_<kind>``, by kind (see
 :attr:`spleeter.model.Architecture.auxiliary_losses`)."""
-
-
-SILENCE_DB = -40.0
-"""Bins of a chunk this far below its loudest bin carry no label for deep clustering (their
-dominant stem is noise), as Hershey et al. left out silent bins."""
 
 
 def dominance_labels(targets: list[Any], mixture: Any) -> tuple[Any, Any]:

@@ -25,7 +25,8 @@ def test_every_entry_declares_family_task_and_a_resolvable_builder():
     for name, entry in ARCHITECTURES.items():
         assert entry.type == name
         assert entry.task in ("separation", "masked_prediction", "reconstruction")
-        assert entry.family in ("mask", "cluster", None)
+        assert entry.family in ("mask", "cluster", "embedding", None)
+        assert entry.objective in ("magnitudes", "deep_clustering")
         assert callable(entry.build_function())
     assert {e.type for e in ARCHITECTURES.values() if e.family == "mask"} == {
         "unet.unet",
@@ -37,13 +38,19 @@ def test_every_entry_declares_family_task_and_a_resolvable_builder():
     assert {e.type for e in ARCHITECTURES.values() if e.family == "cluster"} == {
         "seanet.autoencoder"
     }
+    assert {e.type for e in ARCHITECTURES.values() if e.family == "embedding"} == {
+        "dc.unet_embedding"
+    }
+    assert {e.type for e in ARCHITECTURES.values() if e.objective == "deep_clustering"} == {
+        "dc.unet_embedding"
+    }
 
 
 def test_every_bundled_configuration_names_a_registered_separator():
     for name in embedded_configuration_names():
         params = load_configuration(f"spleeter:{name}")
         assert architecture_problems(params) == [], name
-        expected = "cluster" if name.endswith("-cluster") else "mask"
+        expected = {"cluster": "cluster", "dc": "embedding"}.get(name.rsplit("-")[-1], "mask")
         assert architecture(params).family == expected, name
 
 
