@@ -46,8 +46,17 @@ def main() -> None:
     parser.add_argument(
         "--supervised-steps", type=int, default=600, help="deep clustering and U-Net steps"
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the rendering's seed")
+    parser.add_argument(
+        "--model-seed", type=int, default=3, help="the training seed of every model"
+    )
+    parser.add_argument(
+        "--models",
+        default="autoencoder,dc,unet",
+        help="which models to train and score (a comma-separated subset of the default)",
+    )
     args = parser.parse_args()
+    models = set(args.models.split(","))
     work = Path(args.work)
     sys.path.insert(0, str(ROOT))
     from spleeter.rendering import render_dataset
@@ -58,18 +67,21 @@ def main() -> None:
     songs = sorted(p for p in data.rglob("mixture.wav"))
     train_csv = premixes(work / "premix", songs[: args.train])
     trained = {}
-    config = autoencoder_config(work, args.steps)
+    config = autoencoder_config(work, args.steps, args.model_seed)
     unlabelled = work / "unlabelled"
     unlabelled.mkdir(parents=True, exist_ok=True)
     for song in songs[: args.train]:
         link = unlabelled / f"{song.parent.name}.wav"
         if not link.exists():
             link.symlink_to(work / "premix" / song.parent.name / "mixture.wav")
-    trained["autoencoder"] = run_cli(work, "pretrain", config, unlabelled, args.steps)
-    dc_config = supervised_config(work, "dc", train_csv, args.supervised_steps)
-    trained["deep clustering"] = run_cli(work, "train", dc_config, work, args.supervised_steps)
-    unet_config = supervised_config(work, "unet", train_csv, args.supervised_steps)
-    trained["U-Net"] = run_cli(work, "train", unet_config, work, args.supervised_steps)
+    if "autoencoder" in models:
+        trained["autoencoder"] = run_cli(work, "pretrain", config, unlabelled, args.steps)
+    dc_config = supervised_config(work, "dc", train_csv, args.supervised_steps, args.model_seed)
+    if "dc" in models:
+        trained["deep clustering"] = run_cli(work, "train", dc_config, work, args.supervised_steps)
+    unet_config = supervised_config(work, "unet", train_csv, args.supervised_steps, args.model_seed)
+    if "unet" in models:
+        trained["U-Net"] = run_cli(work, "train", unet_config, work, args.supervised_steps)
     print(json.dumps(trained))
 
     from spleeter.evaluation.cluster_metrics import matched_scores, separation_figures
@@ -90,7 +102,7 @@ def main() -> None:
         if known:
             rows.append({"case": case, "method": "mixture / 3", **baseline(stems, mixture)})
             rows.append({"case": case, "method": "oracle ratio mask", **oracle(stems, mixture)})
-        for method in ("kmeans", "agglomerative", "dbscan"):
+        for method in ("kmeans", "agglomerative", "dbscan") if "autoencoder" in models else ():
             family = ClusterFamily(
                 dict(config), clusterer=method, clusters=None if method == "dbscan" else 3
             )
@@ -110,18 +122,19 @@ def main() -> None:
             print(json.dumps({k: v for k, v in row.items() if k != "hoyer_sparsity"}))
         if not known:
             continue
-        for label, options in DC_METHODS.items():
+        for label, options in DC_METHODS.items() if "dc" in models else ():
             separator = Separator(str(dc_config), multiprocess=False, clusters=3, **options)
             estimates = separator.separate(mixture)
             row = {"case": case, "method": label, "k": len(estimates)}
             row["masked"] = summary(matched_scores(stems, estimates))
             rows.append(row)
             print(json.dumps(row))
-        estimates = Separator(str(unet_config), multiprocess=False).separate(mixture)
-        row = {"case": case, "method": "supervised U-Net (reference)", "k": len(estimates)}
-        row["masked"] = summary(matched_scores(stems, estimates))
-        rows.append(row)
-        print(json.dumps(row))
+        if "unet" in models:
+            estimates = Separator(str(unet_config), multiprocess=False).separate(mixture)
+            row = {"case": case, "method": "supervised U-Net (reference)", "k": len(estimates)}
+            row["masked"] = summary(matched_scores(stems, estimates))
+            rows.append(row)
+            print(json.dumps(row))
     results = work / "results"
     results.mkdir(exist_ok=True)
     document = {"trained": trained, "rows": rows}
@@ -163,9 +176,10 @@ def premixes(root: Path, songs: list[Path]) -> Path:
     return csv
 
 
-def autoencoder_config(work: Path, steps: int) -> dict:
+def autoencoder_config(work: Path, steps: int, seed: int) -> dict:
     config = json.loads((ROOT / "spleeter/resources/3stems-cluster.json").read_text())
     config["model_dir"] = str(work / "model")
+    config["random_seed"] = seed
     config["model"]["params"].update(n_filters=8, dimension=32, ratios=[4, 4, 4, 2], lstm_layers=1)
     config["pretrain"].update(
         steps=steps,
@@ -180,7 +194,7 @@ def autoencoder_config(work: Path, steps: int) -> dict:
     return config
 
 
-def supervised_config(work: Path, kind: str, train_csv: Path, steps: int) -> Path:
+def supervised_config(work: Path, kind: str, train_csv: Path, steps: int, seed: int) -> Path:
     """The deep-clustering (``dc``) or U-Net (``unet``) 3-stem configuration, written."""
     base = "4stems-dc" if kind == "dc" else "4stems"
     config = json.loads((ROOT / f"spleeter/resources/{base}.json").read_text())
@@ -200,7 +214,7 @@ def supervised_config(work: Path, kind: str, train_csv: Path, steps: int) -> Pat
         chunk_duration=10.0,
         n_chunks_per_song=2,
         training_cache=str(work / "cache" / kind),
-        random_seed=3,
+        random_seed=seed,
     )
     config["model"]["params"]["conv_n_filters"] = SMALL_FILTERS
     if kind == "dc":
