@@ -100,5 +100,10 @@ def _local_directory(model_dir: str) -> bool:
 def _parameters(params: dict[str, Any]) -> int:
     import numpy as np
 
-    model = build_model(params)
+    entry = architecture(params)
+    # an autoencoder's builder takes the whole configuration (audio in, not a spectrogram)
+    if entry.task == "reconstruction":
+        model = entry.build_function()(params)
+    else:
+        model = build_model(params)
     return int(sum(np.prod(v.shape) for v in model.trainable_variables))

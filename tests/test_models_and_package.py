@@ -51,6 +51,12 @@ def test_models_lists_every_bundled_configuration(tmp_path, monkeypatch):
     assert "train: spleeter train -p spleeter:musdb -d DATA" in rows["spleeter:musdb"]
     # Parameter counts come from the built network (upstream's 2-stems U-Net: 2 x 9.8 M).
     assert model_entry("2stems").parameters == 19_645_450
+    # Every family counts (the autoencoder's builder takes audio, not a spectrogram; `spleeter
+    # models` with counts raised a TypeError on it until 2026-12-07).
+    assert model_entry("3stems-cluster").parameters == 34_165_074
+    dc = model_entry("4stems-dc")
+    assert (dc.family, dc.stems) == ("embedding", ["source_1", "source_2", "source_3", "source_4"])
+    assert 0.5 * 19_645_450 < dc.parameters < 19_645_450  # one U-Net body (a mask U-Net: 9.8 M)
 
 
 @pytest.fixture
