@@ -194,6 +194,11 @@ class SplitFamily:
     named_sources = False  # other_1..K are matched to stems by content, like clusters
 
     def __init__(self, base: Any, splitters: dict[str, ClusterFamily]) -> None:
+        if not base.named_sources:
+            raise SpleeterError(
+                f"--split splits the named stems of a mask model; this model's sources are "
+                f"unnamed clusters ({base.name} family): ask for more --clusters instead"
+            )
         self.base = base
         self.splitters = splitters
         check_split({s: f.settings.clusters or 0 for s, f in splitters.items()}, self._stems())
@@ -273,7 +278,10 @@ def split_family(
     params = checked_configuration(split_model, "separate")
     entry = architecture(params)
     if entry.family != "cluster":
-        raise SpleeterError(f"--split needs a cluster model; {split_model} is {entry.type}")
+        raise SpleeterError(
+            f"--split needs an autoencoder cluster model (seanet.autoencoder); {split_model} "
+            f"is {entry.type}"
+        )
     splitters = {}
     for stem, k in split.items():
         splitters[stem] = ClusterFamily(

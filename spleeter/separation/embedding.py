@@ -5,9 +5,9 @@ trained on stems by ``spleeter train`` with the deep clustering objective). Unli
 autoencoder's latent frames, bins can split two instruments that sound at the same time.
 
 1. **Pass one** (``observe``): the network embeds the segment's magnitude blocks; the bins that
-   carry sound (within :data:`SILENCE_DB` of the segment's loudest, as in training) go into a
-   bounded, seeded sample (:class:`~.clustering.FrameSample`, ``cluster.max_frames``) with their
-   mixture energy.
+   carry sound (within :data:`SILENCE_DB` of their ``T``-frame block's loudest, as in a
+   training chunk; a silent block gives none) go into a bounded, seeded sample
+   (:class:`~.clustering.FrameSample`, ``cluster.max_frames``) with their mixture energy.
 2. ``sources()`` fits the clusterer on the sample (k-means by default; the cluster family's
    agglomerative and DBSCAN, and its estimates of ``K``, work the same), clusters numbered by
    decreasing energy: ``source_1 .. source_K``.
@@ -16,7 +16,10 @@ autoencoder's latent frames, bins can split two instruments that sound at the sa
    the masks of a bin sum to one and the sources to the mixture). Bins above ``F`` take the
    masks of bin ``F - 1``. With ``mwf`` the masked magnitudes start norbert's multichannel
    Wiener filter, its statistics taken over each segment (about 12 s; the clusters are only
-   known after pass one, and a whole-track filter would need a third pass).
+   known after pass one, and a whole-track filter would need a third pass). Without ``mwf``
+   the result does not depend on the segment size: the sample takes the same bins in the same
+   order, and the masks are bin-local. The network runs in both passes (embeddings are not
+   kept between them, so memory stays bounded).
 """
 
 from collections.abc import Callable
@@ -83,12 +86,17 @@ def bin_energies(spectrum: np.ndarray, bins: int) -> np.ndarray:
     return np.sum(np.abs(spectrum[:, :bins]) ** 2, axis=-1)
 
 
-def sounding(energies: np.ndarray) -> np.ndarray:
-    """Which bins are within :data:`SILENCE_DB` of the loudest (all of them in silence)."""
-    loudest = float(energies.max(initial=0.0))
-    if loudest <= 0:
-        return np.ones(energies.shape, bool)
-    return energies > loudest * 10.0 ** (SILENCE_DB / 10.0)
+def sounding(energies: np.ndarray, T: int) -> np.ndarray:
+    """Which bins ``(frames, bins)`` are within :data:`SILENCE_DB` of the loudest bin of their
+    ``T``-frame block (the network's block, a training chunk's length): decided per block, so
+    the same whatever the segment size, and a silent block keeps none."""
+    frames = energies.shape[0]
+    blocks = -(-frames // T)
+    padded = np.zeros((blocks * T, energies.shape[1]), energies.dtype)
+    padded[:frames] = energies
+    loudest = padded.reshape(blocks, -1).max(axis=1)
+    threshold = np.repeat(loudest, T)[:frames, None] * 10.0 ** (SILENCE_DB / 10.0)
+    return (energies > threshold) & (threshold > 0)
 
 
 def posteriors(fitted: FittedClusters, embeddings: np.ndarray, variance: float) -> np.ndarray:
@@ -108,17 +116,22 @@ class EmbeddingTrack:
     def __init__(self, family: EmbeddingFamily) -> None:
         self.family = family
         self.sample = FrameSample(family.settings.max_frames, family.settings.seed, UNIT)
+        self.quiet = FrameSample(family.settings.max_frames, family.settings.seed, UNIT)
         self.fitted: FittedClusters | None = None
         self.variance = 1.0
 
     def observe(self, spectrum: np.ndarray) -> None:
         embeddings = self.family.embeddings(spectrum)
         energies = bin_energies(spectrum, embeddings.shape[1])
-        kept = sounding(energies)
+        kept = sounding(energies, self.family.T)
         self.sample.add(embeddings[kept], energies[kept])
+        if not self.sample.count:  # nothing sounds yet: keep silent bins, for a silent track
+            self.quiet.add(embeddings.reshape(-1, embeddings.shape[-1]), energies.reshape(-1))
 
     def fit(self) -> FittedClusters:
         if self.fitted is None:
+            if not self.sample.count:
+                self.sample = self.quiet  # a silent track: its silent bins are all there is
             fitted = fit_clusters(self.sample, self.family.settings)
             frames = self.sample.frames
             assigned = fitted.distances(frames)[np.arange(len(frames)), fitted.sample_labels]

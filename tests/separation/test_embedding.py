@@ -89,7 +89,7 @@ def test_deep_clustering_loss_is_the_affinity_distance():
     targets = [np.abs(rng.normal(size=(batch, frames, bins, 2))).astype("float32") for _ in STEMS]
     targets[0][1] *= 10  # the first stem dominates most bins of the second example
     mixture = np.sum(targets, axis=0)
-    mixture[0, 0] *= 1e-3  # 30 dB down: still sounding
+    mixture[0, 0] *= 10 ** (-30 / 20)  # 30 dB down: still sounding
     mixture[0, 1] = 0  # silent bins carry no label
     embedding = rng.normal(size=(batch, frames, bins, dimension))
     embedding /= np.linalg.norm(embedding, axis=-1, keepdims=True)
@@ -151,6 +151,22 @@ def test_separation_sums_to_the_mixture_and_beats_the_even_split(dc_model, musdb
     halves = two.separate(mixture)
     assert list(halves) == ["source_1", "source_2"]
     np.testing.assert_allclose(halves["source_1"] + halves["source_2"], mixture, atol=1e-4)
+
+
+def test_silence_and_segment_size_change_nothing(dc_model, musdb_stems):
+    """Silent blocks add no bin to the clustering sample, and the sample and the masks do not
+    depend on the segment size: the excerpt followed by 10 s of silence, cut into one-block
+    segments, gives the excerpt's sources and then silence."""
+    from spleeter.separator import Separator
+
+    mixture = sum_of_stems(musdb_stems)
+    whole = Separator(dc_model, multiprocess=False, segment_blocks=None).separate(mixture)
+    longer = np.concatenate([mixture, np.zeros((441000, 2), np.float32)])
+    pieces = Separator(dc_model, multiprocess=False, segment_blocks=1).separate(longer)
+    assert list(pieces) == list(whole)
+    for name in whole:
+        np.testing.assert_allclose(pieces[name][: len(mixture)], whole[name], atol=1e-5)
+        assert np.abs(pieces[name][len(mixture) + 44100 :]).max() == 0
 
 
 def test_cli_separates_with_the_wiener_filter_and_evaluates_by_matching(
@@ -230,8 +246,12 @@ def test_bad_inputs_give_a_message_or_a_sensible_result(dc_model, tmp_path):
     assert result.exit_code == 1
     assert "embedding_dimension must be an integer >= 2 (got 1)" in result.output
     assert not (tmp_path / "o").exists()
+    from spleeter import SpleeterError
     from spleeter.separator import Separator
 
+    # --split splits named stems: clusters are not (one line, not an AttributeError).
+    with pytest.raises(SpleeterError, match="--split splits the named stems of a mask model"):
+        Separator(dc_model, multiprocess=False, split={"source_1": 2})
     separator = Separator(dc_model, multiprocess=False)
     # Silence: every source silent (no bin sounds; the clusters are of identical embeddings).
     silent = separator.separate(np.zeros((44100, 2), np.float32))
@@ -250,3 +270,27 @@ def test_bad_inputs_give_a_message_or_a_sensible_result(dc_model, tmp_path):
     assert result.exit_code == 1
     assert "time-frequency bins" in result.output and "--clusters 3000" in result.output
     assert not (tmp_path / "k").exists()
+
+
+def test_embeddings_stay_unit_length_under_float16(tmp_path):
+    """Under the float16 mixed-precision policy the network computes in float16 but its
+    normalisation in float32 (the sum of squares would overflow float16 past a norm of 256):
+    float32 unit vectors out."""
+    import keras
+
+    from spleeter.model import build_model
+
+    config = tiny_dc_config(tmp_path, tmp_path / "train.csv")
+    magnitudes = np.abs(np.random.default_rng(0).normal(0, 30, (1, 64, 256, 2)))
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = build_model(config)
+        embedding = model(magnitudes.astype("float32"), training=False)["embedding"]
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.get_layer("conv2d").compute_dtype == "float16"
+    assert model.get_layer("embedding").compute_dtype == "float32"
+    assert embedding.dtype == "float32"
+    norms = np.linalg.norm(np.asarray(embedding), axis=-1)
+    np.testing.assert_allclose(norms, 1.0, atol=1e-3)

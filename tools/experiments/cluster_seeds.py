@@ -3,7 +3,7 @@
 For each method: its masked SDR and SI-SDR averaged over the held-out rendered songs, and on the
 MUSDB excerpt, per run; then the mean and standard deviation over the runs that scored it.
 
-    python tools/experiments/cluster_seeds.py WORK_SEED3 WORK_SEED4 WORK_SEED5 [--labels ...]
+    python tools/experiments/cluster_seeds.py WORK_SEED3 WORK_SEED4 WORK_SEED5
 """
 
 import argparse

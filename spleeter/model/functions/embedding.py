@@ -62,7 +62,9 @@ def unet_embedding(
         output_channels=embedding_dimension(params),
         last_decoder_filters=int(params.get("embedding_features", DEFAULT_FEATURES)),
     )
-    return {OUTPUT: keras.layers.UnitNormalization(axis=-1, name=OUTPUT)(logits)}
+    # float32 whatever the compute type: the sum of squares overflows float16 past a norm of 256
+    normalise = keras.layers.UnitNormalization(axis=-1, name=OUTPUT, dtype="float32")
+    return {OUTPUT: normalise(logits)}
 
 
 __all__ = ["OUTPUT", "embedding_dimension", "problems", "unet_embedding"]
