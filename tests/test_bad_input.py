@@ -204,6 +204,9 @@ def test_signal_during_separation_leaves_nothing(tiny_4stems, mixture_wav, tmp_p
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started as a background job ignores SIGINT, and a child inherits that (which
+        # spleeter honours, as nohup asks): give the child the default handler to translate
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not any(p.name.startswith(".") for p in out.rglob("*")):  # stems are being written
