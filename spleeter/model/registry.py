@@ -112,11 +112,16 @@ def _embedding_problems(params: dict[str, Any]) -> list[str]:
     return _unet_problems(params) + problems(params)
 
 
+def source_names(prefix: str, k: int) -> list[str]:
+    """The names of ``k`` unnamed sources: ``<prefix>_1 .. <prefix>_k``."""
+    return [f"{prefix}_{index + 1}" for index in range(k)]
+
+
 def _cluster_sources(params: dict[str, Any]) -> list[str]:
     """``source_1 .. source_K`` of a family that clusters (``K``: ``cluster.clusters``, else
     one per trained stem)."""
     k = (params.get("cluster") or {}).get("clusters") or len(_instruments(params))
-    return [f"source_{index + 1}" for index in range(int(k))]
+    return source_names("source", int(k))
 
 
 def _magnitude_outputs(params: dict[str, Any]) -> list[str]:

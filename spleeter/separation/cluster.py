@@ -31,14 +31,11 @@ import numpy as np
 
 from .. import SpleeterError
 from ..audio.spectrogram import frames_stft, overlap_add
+from ..model.registry import source_names
 from ..utils.logging import logger
 from .clustering import ClusterSettings, FittedClusters, FrameSample, fit_clusters
 
 EPSILON = 1e-10
-
-
-def source_names(prefix: str, k: int) -> list[str]:
-    return [f"{prefix}_{index + 1}" for index in range(k)]
 
 
 class ClusterFamily:

@@ -29,8 +29,8 @@ import numpy as np
 
 from ..audio.spectrogram import SILENCE_DB, magnitude_blocks, unblock
 from ..engines import Engine
+from ..model.registry import source_names
 from ..utils.logging import logger
-from .cluster import source_names
 from .clustering import ClusterSettings, FittedClusters, FrameSample, fit_clusters
 from .masking import wiener_filter
 
