@@ -38,8 +38,15 @@ OPTIMIZER_SLOTS: dict[str, tuple[tuple[str, str], ...]] = {
     "AdamW": (("_momentums", "Adam"), ("_velocities", "Adam_1")),
     "Adadelta": (("_accumulated_grads", "Adadelta"), ("_accumulated_delta_vars", "Adadelta_1")),
     "SGD": (),
+    "ScaledAdam": (
+        ("_deltas", "ScaledAdam"),
+        ("_exp_avg_sqs", "ScaledAdam_1"),
+        ("_scale_exp_avg_sqs", "ScaledAdam_2"),
+    ),
 }
-"""Keras optimizer class -> (attribute holding its slot variables, TF1 slot name suffix)."""
+"""Keras optimizer class -> (attribute holding its slot variables, TF1 slot name suffix). A
+slot shaped like its variable is stored in the variable's checkpoint layout; a per-tensor one
+(ScaledAdam's scale statistics) as it is."""
 
 SEED_STATE_PREFIX = "spleeter_training/seed_generator_"
 """Names of the dropout random generator states (ours; not in upstream checkpoints)."""
@@ -80,9 +87,10 @@ def training_tensors(model: Any, optimizer: Any) -> dict[str, np.ndarray]:
     for (attribute, suffix), variable, slot in _slots(model, inner):
         del attribute
         mapping = variable_mapping(variable.path)
-        tensors[f"{mapping.checkpoint_name}/{suffix}"] = mapping.to_checkpoint(
-            np.asarray(slot.numpy())
-        )
+        value = np.asarray(slot.numpy())
+        if tuple(slot.shape) == tuple(variable.shape):
+            value = mapping.to_checkpoint(value)
+        tensors[f"{mapping.checkpoint_name}/{suffix}"] = value
     iterations = int(inner.iterations.numpy())
     tensors[ITERATIONS_NAME] = np.asarray(iterations, dtype=np.int64)
     if type(inner).__name__ in ("Adam", "AdamW"):
@@ -182,7 +190,9 @@ def restore(prefix: str, model: Any, optimizer: Any) -> int:
         )
     else:
         for _, variable, slot in slots:
-            value = variable_mapping(variable.path).to_keras(reader.get_tensor(names[id(slot)]))
+            value = reader.get_tensor(names[id(slot)])
+            if tuple(slot.shape) == tuple(variable.shape):
+                value = variable_mapping(variable.path).to_keras(value)
             slot.assign(value.astype(slot.dtype, copy=False))
         iterations = step
         if ITERATIONS_NAME in available:

@@ -1,5 +1,6 @@
-"""Optimizers for every training task: upstream's (Adam, Adadelta, SGD) and AdamW, with
-optional linear warm-up, cosine decay and global-norm gradient clipping.
+"""Optimizers for every training task: upstream's (Adam, Adadelta, SGD), AdamW and the
+Zipformer's ScaledAdam, with optional linear warm-up, cosine or Eden decay and global-norm
+gradient clipping.
 
 Upstream's semantics are kept: ``Adadelta`` uses TF1's defaults (learning rate 0.001, rho 0.95,
 epsilon 1e-8; ``learning_rate`` ignored), ``SGD`` is plain gradient descent, ``Adam`` uses TF1's
@@ -11,11 +12,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-OPTIMIZERS = ("Adam", "AdamW", "Adadelta", "SGD")
+OPTIMIZERS = ("Adam", "AdamW", "Adadelta", "SGD", "ScaledAdam")
 """Accepted ``optimizer`` values."""
 
-LR_DECAYS = ("constant", "cosine")
-"""Accepted ``lr_decay`` values: after the warm-up, keep the rate, or cosine-decay it."""
+LR_DECAYS = ("constant", "cosine", "eden")
+"""Accepted ``lr_decay`` values: after the warm-up, keep the rate, cosine-decay it, or the
+Zipformer's Eden decay ``((step^2 + S^2) / S^2)^-0.25`` (S = ``eden_steps``)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class OptimizerSettings:
     decay_steps: int = 0
     """Steps of the cosine decay after the warm-up (``train_max_steps`` minus the warm-up)."""
     min_learning_rate: float = 0.0
+    eden_steps: int = 5000
+    """Eden's step scale (icefall's ``lr_batches``): the rate halves by step ``sqrt(15) S``."""
     weight_decay: float = 0.01
     beta_1: float = 0.9
     beta_2: float = 0.999
@@ -48,6 +52,7 @@ def optimizer_settings(params: dict[str, Any]) -> OptimizerSettings:
         decay=str(params.get("lr_decay", "constant")),
         decay_steps=max(max_steps - warmup, 1),
         min_learning_rate=float(params.get("min_learning_rate", 0.0)),
+        eden_steps=int(params.get("eden_steps", 5000)),
         weight_decay=float(params.get("weight_decay", 0.01)),
         clip_norm=None if params.get("clip_norm") is None else float(params["clip_norm"]),
     )
@@ -60,19 +65,25 @@ def warmup_schedule(settings: OptimizerSettings) -> Any:
     if settings.warmup_steps <= 0 and settings.decay == "constant":
         return settings.learning_rate
 
-    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         """Linear warm-up to ``peak`` over ``warmup`` updates (the first update already at
-        ``peak / warmup``), then constant or a cosine decay to ``floor``."""
+        ``peak / warmup``), then constant, a cosine decay to ``floor``, or Eden's decay (its
+        factor counts from step 0, as icefall's, so warm-up and decay overlap)."""
 
-        def __init__(self, peak: float, warmup: int, decay_steps: int, floor: float, cosine: bool):
+        def __init__(
+            self, peak: float, warmup: int, decay: str, decay_steps: int, floor: float, eden: int
+        ):
             self.peak, self.warmup, self.floor = float(peak), int(warmup), float(floor)
-            self.decay_steps, self.cosine = int(decay_steps), bool(cosine)
+            self.decay, self.decay_steps, self.eden = str(decay), int(decay_steps), int(eden)
 
         def __call__(self, step: Any) -> Any:
             ops = keras.ops
             step = ops.cast(step, "float32")
             rate = self.peak * ops.minimum(1.0, (step + 1.0) / float(max(self.warmup, 1)))
-            if not self.cosine:
+            if self.decay == "eden":
+                scale = float(self.eden) ** 2
+                return rate * ops.power((ops.square(step) + scale) / scale, -0.25)
+            if self.decay != "cosine":
                 return rate
             progress = ops.clip((step - self.warmup) / float(self.decay_steps), 0.0, 1.0)
             cosine = self.floor + 0.5 * (self.peak - self.floor) * (1 + ops.cos(math.pi * progress))
@@ -81,12 +92,13 @@ def warmup_schedule(settings: OptimizerSettings) -> Any:
         def get_config(self) -> dict[str, Any]:
             return dict(vars(self))
 
-    return WarmupCosine(
+    return WarmupDecay(
         settings.learning_rate,
         settings.warmup_steps,
+        settings.decay,
         settings.decay_steps,
         settings.min_learning_rate,
-        settings.decay == "cosine",
+        settings.eden_steps,
     )
 
 
@@ -107,6 +119,10 @@ def build_optimizer(settings: OptimizerSettings) -> Any:
         )
     if settings.name == "Adam":
         return keras.optimizers.Adam(learning_rate=rate, **adam, **clip)
+    if settings.name == "ScaledAdam":  # its own betas (0.9, 0.98), icefall's
+        from .scaled_adam import ScaledAdam
+
+        return ScaledAdam(learning_rate=rate, **clip)
     raise ValueError(
         f"Unknown optimizer {settings.name!r} (expected one of {', '.join(OPTIMIZERS)})"
     )

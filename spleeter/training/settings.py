@@ -138,7 +138,7 @@ def _optimizer_problems(params: dict[str, Any]) -> list[str]:
     decay = params.get("lr_decay", "constant")
     if decay not in LR_DECAYS:
         problems.append(f"unknown lr_decay {decay!r} (expected one of {', '.join(LR_DECAYS)})")
-    for key, minimum in (("warmup_steps", 0), ("learning_rate", 0), ("min_learning_rate", 0)):
+    for key, minimum in (("learning_rate", 0), ("min_learning_rate", 0)):
         value = params.get(key)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int | float) or value < minimum
@@ -150,6 +150,8 @@ def _optimizer_problems(params: dict[str, Any]) -> list[str]:
             isinstance(value, bool) or not isinstance(value, int | float) or value <= 0
         ):
             problems.append(f"{key} must be a positive number (got {value!r})")
-    if params.get("warmup_steps") is not None and not is_int(params["warmup_steps"]):
-        problems.append(f"warmup_steps must be an integer (got {params['warmup_steps']!r})")
+    for key, minimum in (("warmup_steps", 0), ("eden_steps", 1)):
+        value = params.get(key)
+        if value is not None and (not is_int(value) or value < minimum):
+            problems.append(f"{key} must be an integer >= {minimum} (got {value!r})")
     return problems

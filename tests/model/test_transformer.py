@@ -178,6 +178,25 @@ def test_it_trains_through_the_cli(rendered, tmp_path, monkeypatch, mixed):
     assert described["training"]["mixed_precision"] == mixed
 
 
+def test_it_trains_with_scaled_adam(rendered, tmp_path, monkeypatch):
+    """``optimizer: ScaledAdam`` (Zipformer's, with Eden decay) through ``spleeter train``:
+    the validation loss goes down, and the checkpoint holds its two per-weight slots and its
+    per-tensor scale statistic (their round trip is tested in tests/training)."""
+    monkeypatch.chdir(tmp_path)
+    schedule = dict(optimizer="ScaledAdam", learning_rate=0.045, lr_decay="eden", eden_steps=50)
+    params = tiny_params(tmp_path / "model", train_max_steps=4)
+    config = write(dict(params, **schedule), tmp_path / "s.json")
+    result = run("train", "-p", config, "-d", str(rendered))
+    assert result.exit_code == 0, result.output
+    losses = validation_losses(result.output)
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    tensors = _weights(tmp_path / "model", 4)
+    kernel = "class_tokens/tokens"
+    assert tensors[f"{kernel}/ScaledAdam"].shape == tensors[kernel].shape
+    assert tensors[f"{kernel}/ScaledAdam_1"].shape == tensors[kernel].shape
+    assert tensors[f"{kernel}/ScaledAdam_2"].shape == () and tensors[f"{kernel}/ScaledAdam_2"] > 0
+
+
 def test_presence_targets_follow_the_stems_energy_on_real_audio(musdb_stems):
     """A stem is present in a chunk when it holds at least -30 dB of the mixture's energy: the
     excerpt's vocals are; the same chunk without them, or with them 40 dB down, is not."""
