@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..utils.logging import logger
+
 OPTIMIZERS = ("Adam", "AdamW", "Adadelta", "SGD", "ScaledAdam")
 """Accepted ``optimizer`` values."""
 
@@ -56,6 +58,14 @@ def optimizer_settings(params: dict[str, Any]) -> OptimizerSettings:
         weight_decay=float(params.get("weight_decay", 0.01)),
         clip_norm=None if params.get("clip_norm") is None else float(params["clip_norm"]),
     )
+
+
+def warn_of_ignored_keys(params: dict[str, Any]) -> None:
+    """Say once, at the start of training, that a configured ``weight_decay`` goes unused
+    (a recipe written for AdamW switched to another optimizer)."""
+    name = str(params.get("optimizer") or "Adam")
+    if params.get("weight_decay") is not None and name != "AdamW":
+        logger.warning(f"weight_decay is used by AdamW only: {name} trains without it")
 
 
 def warmup_schedule(settings: OptimizerSettings) -> Any:

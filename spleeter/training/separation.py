@@ -23,7 +23,7 @@ from ..utils.logging import logger
 from . import checkpointing
 from .loop import LoopSettings, run_task
 from .objectives import OBJECTIVES, auxiliary_losses, loss_function
-from .optimizers import optimizer_settings
+from .optimizers import optimizer_settings, warn_of_ignored_keys
 from .precision import active_dtype
 from .settings import TrainingSettings
 
@@ -97,6 +97,7 @@ class SeparationTask:
 
 def loop_settings(params: dict[str, Any], settings: TrainingSettings) -> LoopSettings:
     """The loop's settings for a separation configuration."""
+    warn_of_ignored_keys(params)
     return LoopSettings(
         model_dir=settings.model_dir,
         max_steps=settings.max_steps,

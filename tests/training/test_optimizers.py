@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from spleeter import SpleeterError
-from spleeter.training.optimizers import OptimizerSettings, build_optimizer, optimizer_settings
+from spleeter.training.optimizers import (
+    OptimizerSettings,
+    build_optimizer,
+    optimizer_settings,
+    warn_of_ignored_keys,
+)
 from spleeter.training.settings import training_settings
 from spleeter.utils.configuration import load_configuration
 
@@ -54,6 +59,17 @@ def test_a_configuration_without_schedule_keys_keeps_a_constant_rate(keras):
     optimizer = build_optimizer(settings)
     assert type(optimizer).__name__ == "Adam"
     assert float(optimizer.learning_rate) == pytest.approx(1e-4)
+
+
+def test_a_weight_decay_that_the_optimizer_ignores_is_named(capsys):
+    """The transformer recipes set weight_decay for AdamW; switched to ScaledAdam (which has
+    none), the run says so instead of silently dropping it."""
+    params = {"optimizer": "ScaledAdam", "learning_rate": 0.045, "weight_decay": 0.01}
+    warn_of_ignored_keys(params)
+    warning = "WARNING:spleeter:weight_decay is used by AdamW only: ScaledAdam trains without it"
+    assert warning in capsys.readouterr().err
+    warn_of_ignored_keys(dict(params, optimizer="AdamW"))
+    assert "weight_decay" not in capsys.readouterr().err
 
 
 def test_unknown_optimizer_and_bad_schedule_values_are_refused_together():
