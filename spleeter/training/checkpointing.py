@@ -12,6 +12,7 @@ The ``checkpoint`` state file lists the two latest checkpoints; older ones are d
 upstream's ``keep_checkpoint_max=2``.
 """
 
+import dataclasses
 import glob
 import os
 import re
@@ -23,6 +24,7 @@ import numpy as np
 from .. import SpleeterError
 from ..model.checkpoint import (
     CHECKPOINT_STATE_FILE,
+    VariableMapping,
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -86,11 +88,10 @@ def training_tensors(model: Any, optimizer: Any) -> dict[str, np.ndarray]:
     inner = inner_optimizer(optimizer)
     for (attribute, suffix), variable, slot in _slots(model, inner):
         del attribute
-        mapping = variable_mapping(variable.path)
-        value = np.asarray(slot.numpy())
-        if tuple(slot.shape) == tuple(variable.shape):
-            value = mapping.to_checkpoint(value)
-        tensors[f"{mapping.checkpoint_name}/{suffix}"] = value
+        mapping = _slot_mapping(variable, slot)
+        tensors[f"{mapping.checkpoint_name}/{suffix}"] = mapping.to_checkpoint(
+            np.asarray(slot.numpy())
+        )
     iterations = int(inner.iterations.numpy())
     tensors[ITERATIONS_NAME] = np.asarray(iterations, dtype=np.int64)
     if type(inner).__name__ in ("Adam", "AdamW"):
@@ -103,6 +104,15 @@ def training_tensors(model: Any, optimizer: Any) -> dict[str, np.ndarray]:
         tensors[scale] = np.asarray(optimizer.dynamic_scale.numpy())
         tensors[counter] = np.asarray(optimizer.step_counter.numpy())
     return tensors
+
+
+def _slot_mapping(variable: Any, slot: Any) -> VariableMapping:
+    """How ``slot`` of ``variable`` is stored: in the variable's checkpoint layout when shaped
+    like it, as it is when it holds one statistic per tensor (ScaledAdam's)."""
+    mapping = variable_mapping(variable.path)
+    if tuple(slot.shape) == tuple(variable.shape):
+        return mapping
+    return dataclasses.replace(mapping, to_keras=np.asarray, to_checkpoint=np.asarray)
 
 
 def _slots(model: Any, inner: Any) -> list[tuple[tuple[str, str], Any, Any]]:
@@ -190,9 +200,7 @@ def restore(prefix: str, model: Any, optimizer: Any) -> int:
         )
     else:
         for _, variable, slot in slots:
-            value = reader.get_tensor(names[id(slot)])
-            if tuple(slot.shape) == tuple(variable.shape):
-                value = variable_mapping(variable.path).to_keras(value)
+            value = _slot_mapping(variable, slot).to_keras(reader.get_tensor(names[id(slot)]))
             slot.assign(value.astype(slot.dtype, copy=False))
         iterations = step
         if ITERATIONS_NAME in available:

@@ -16,10 +16,10 @@ gradient clipping is the loop's global ``clip_norm`` rather than icefall's clipp
 the median recent norm. There is no weight decay (``param_max_rms`` bounds the tensors).
 """
 
+import math
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
 
@@ -70,7 +70,7 @@ class ScaledAdam(keras.optimizers.Optimizer):
         self.assign(delta, delta * beta_1)
         self.assign(exp_avg_sq, exp_avg_sq * beta_2 + (1.0 - beta_2) * ops.square(grad))
         scalar_lr = lr * self.scalar_lr_scale
-        if int(np.prod(variable.shape)) == 1:
+        if math.prod(variable.shape) == 1:
             denom = ops.sqrt(exp_avg_sq / correction) + eps
             self.assign_add(delta, -scalar_lr * (1.0 - beta_1) * grad / denom)
             self.assign(variable, ops.clip(variable, -self.scalar_max, self.scalar_max) + delta)
