@@ -67,10 +67,15 @@ def mixture_wav(tmp_path_factory: pytest.TempPathFactory, musdb_stems) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_model_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's ``pretrained_models``: each test gets an empty MODEL_PATH."""
+def _isolated_model_path(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never touch the user's ``pretrained_models`` or cache: each test gets an empty
+    MODEL_PATH and cache directory (ONNX exports, OpenVINO networks; outside ``tmp_path``,
+    which tests compare before and after a refused run)."""
     model_path = tmp_path / "pretrained_models"
     monkeypatch.setenv("MODEL_PATH", str(model_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("GITHUB_HOST", "http://127.0.0.1:9")  # unroutable: no accidental download
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

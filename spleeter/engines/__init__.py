@@ -6,6 +6,7 @@ estimates ``{"<instrument>_spectrogram": array of the same shape}``. Everything 
 the network (STFT, masks, Wiener filter, inverse STFT) is shared by every engine.
 """
 
+import os
 from typing import Any, Protocol
 
 import numpy as np
@@ -128,29 +129,31 @@ def create_engine(
         and not onnxruntime_available()
     ):
         runtime = "tensorflow"  # float32 without ONNX Runtime installed: upstream's engine
+    runner: Engine | None = None
+    if runtime == "openvino" and precision in ("float32", "bfloat16"):
+        runner = _openvino_from_checkpoint(params, model_dir, engine, precision)
     model_path = None
-    if runtime != "tensorflow":
+    if runtime != "tensorflow" and runner is None:
         from ..model import architecture
         from .onnx_export import onnx_model_for
 
         # Exporting without TensorFlow takes seconds, so auto does it; a tf2onnx trace takes a
         # minute and gigabytes, so auto leaves that to an explicit choice or spleeter export.
         export = (
-            engine != "auto"
-            or precision != "float32"
-            or architecture(params).onnx_graph is not None
+            engine != "auto" or precision != "float32" or architecture(params).graph is not None
         )
         model_path = onnx_model_for(params, model_dir, export=export)
-    if model_path is None:
+    if runner is not None:
+        where = runner.provider  # type: ignore[attr-defined]
+    elif model_path is None:
         from .tensorflow import TensorFlowEngine
 
-        runner: Engine = TensorFlowEngine(params, model_dir, device=device)
+        runner = TensorFlowEngine(params, model_dir, device=device)
         where = runner.device  # type: ignore[attr-defined]
     else:
         from .precision import variant_path
 
         model_path = variant_path(model_path, precision)
-        runner = None
         if runtime == "openvino":
             from .openvino import OpenVinoEngine
 
@@ -166,7 +169,41 @@ def create_engine(
 
             runner = OnnxRuntimeEngine(model_path, device)
         where = runner.provider  # type: ignore[attr-defined]
-        if precision != "float32":
-            where = f"{where}, {precision}"
+    if precision != "float32":
+        where = f"{where}, {precision}"
     logger.info(f"Separating with {runner.name} on {where}")
     return runner
+
+
+def _openvino_from_checkpoint(
+    params: dict[str, Any], model_dir: str, engine: str, precision: str
+) -> Engine | None:
+    """OpenVINO running the network built straight from the checkpoint (no ONNX file), when
+    the registry describes it as a graph and the folder has a checkpoint; else None (the
+    caller goes through the ONNX export). ``auto``'s own choice falls back the same way when
+    OpenVINO cannot compile it."""
+    from .. import SpleeterError
+    from ..utils.logging import logger
+    from .openvino import OpenVinoEngine, import_openvino
+    from .openvino_network import cached_network, compiled_cache, forget_network
+
+    openvino = import_openvino()
+    network = cached_network(params, model_dir, openvino)
+    if network is None:
+        return None
+    try:
+        try:
+            return OpenVinoEngine(network, precision, cache_dir=compiled_cache(network))
+        except SpleeterError as error:
+            if not isinstance(network, os.PathLike):
+                raise
+            # a cached network OpenVINO cannot read (damaged on disk): built again, once
+            logger.warning(f"{error}; building the network again")
+            forget_network(network)
+            network = cached_network(params, model_dir, openvino)
+            return OpenVinoEngine(network, precision, cache_dir=compiled_cache(network))
+    except SpleeterError as error:
+        if engine != "auto" or precision != "float32":
+            raise
+        logger.debug(f"{error}; running the ONNX export instead")
+        return None

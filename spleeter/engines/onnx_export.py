@@ -78,12 +78,14 @@ def export_onnx(
     """
     checkpoint = find_checkpoint(model_dir)
     instruments = list(params["instrument_list"])
-    builder = architecture(params).onnx_graph_function()
-    how = "from its checkpoint's tensors" if builder else "with tf2onnx"
+    write = architecture(params).graph_function()
+    how = "from its checkpoint's tensors" if write else "with tf2onnx"
     message = f"Exporting {model_type(params)} from {checkpoint} to ONNX (opset {opset}, {how})"
     (logger.info if announce else logger.debug)(message)
-    if builder is not None:
-        proto = builder(params, tensor_reader(checkpoint), opset)
+    if write is not None:
+        from .onnx_graph import onnx_graph
+
+        proto = onnx_graph(write, params, tensor_reader(checkpoint), opset)
         _precise_sigmoids(proto)
     else:
         proto = _traced_graph(params, checkpoint, opset)
@@ -277,7 +279,7 @@ def onnx_model_for(params: dict[str, Any], model_dir: str, export: bool = True) 
     if not export:
         return None
     target = local if os.access(directory, os.W_OK) else cached
-    duration = "a few seconds" if architecture(params).onnx_graph else "about a minute"
+    duration = "a few seconds" if architecture(params).graph else "about a minute"
     logger.info(
         f"Converting the model in {directory} to ONNX for ONNX Runtime: {duration}, once; "
         f"later runs reuse {target} (--engine tensorflow skips it)"

@@ -1,8 +1,10 @@
-"""The OpenVINO engine: the exported ONNX network compiled by OpenVINO for the CPU.
+"""The OpenVINO engine: a network compiled by OpenVINO for the CPU.
 
-OpenVINO reads the same ``model.onnx`` as ONNX Runtime. It is the engine that runs reduced
-precision on a CPU: ``bfloat16`` on CPUs with AVX-512 BF16 or AMX (OpenVINO's inference
-precision hint; weights and activations in bfloat16, accumulation in float32).
+It compiles the U-Nets from their checkpoint without any ONNX file
+(:mod:`.openvino_network`), and the other networks from the same ``model.onnx`` as ONNX
+Runtime. It is the engine that runs reduced precision on a CPU: ``bfloat16`` on CPUs with
+AVX-512 BF16 or AMX (OpenVINO's inference precision hint; weights and activations in
+bfloat16, accumulation in float32).
 """
 
 import os
@@ -37,13 +39,21 @@ def cpu_capabilities(core: Any = None) -> list[str]:
 
 
 class OpenVinoEngine:
-    """Runs an exported ONNX network with OpenVINO on the CPU at ``precision``."""
+    """Runs a network with OpenVINO on the CPU at ``precision``.
+
+    ``model``: a model file (ONNX, or OpenVINO IR ``.xml``) or an ``openvino.Model``;
+    ``cache_dir``: OpenVINO's model cache for a file (compiled once, then loaded from there).
+    """
 
     name = "openvino"
     device = "cpu"
 
     def __init__(
-        self, model_path: str, precision: str = "float32", batch_blocks: int = DEFAULT_BATCH_BLOCKS
+        self,
+        model: "str | os.PathLike | Any",
+        precision: str = "float32",
+        batch_blocks: int = DEFAULT_BATCH_BLOCKS,
+        cache_dir: str | None = None,
     ) -> None:
         openvino = import_openvino()
         if precision not in HINTS:
@@ -60,15 +70,20 @@ class OpenVinoEngine:
         threads = os.environ.get("SPLEETER_THREADS")
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
+        if isinstance(model, str | os.PathLike):
+            model = os.fspath(model)
+            if cache_dir is not None:
+                config["CACHE_DIR"] = cache_dir
+        what = model if isinstance(model, str) else "the network built from its checkpoint"
         try:
-            self.compiled = core.compile_model(core.read_model(model_path), "CPU", config)
+            self.compiled = core.compile_model(model, "CPU", config)
         except Exception as error:  # OpenVINO raises RuntimeError and its own types
-            raise SpleeterError(f"OpenVINO cannot load {model_path}: {error}") from error
+            raise SpleeterError(f"OpenVINO cannot load {what}: {error}") from error
         self.provider = "CPU"
         self.output_names = [output.get_any_name() for output in self.compiled.outputs]
         self.request = self.compiled.create_infer_request()
         self.batch_blocks = max(1, int(batch_blocks))
-        logger.debug(f"OpenVINO model compiled for the CPU ({precision}) from {model_path}")
+        logger.debug(f"OpenVINO model compiled for the CPU ({precision}) from {what}")
 
     def _run_batch(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         results = self.request.infer([batch])

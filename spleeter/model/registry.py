@@ -162,10 +162,12 @@ class Architecture:
     """Training-only outputs ``<instrument>_<kind>`` the builder adds, as ``{kind: loss
     weight}`` (kinds: :data:`spleeter.training.objectives.AUXILIARY_LOSSES`); the models of
     separation and export leave them out."""
-    onnx_graph: str | None = None
-    """``"module:function"``: ``function(params, weights, opset) -> onnx.ModelProto``, the
-    network built straight from its checkpoint's tensors (no TensorFlow), when it has one;
-    otherwise ONNX exports trace the Keras model with tf2onnx."""
+    graph: str | None = None
+    """``"module:function"``: ``function(writer, params, weights)``, the network written
+    straight from its checkpoint's tensors with a graph writer
+    (:class:`spleeter.model.unet_graph.GraphWriter`: ONNX for exports, OpenVINO compiles it
+    directly), without TensorFlow, when it has one; otherwise ONNX exports trace the Keras
+    model with tf2onnx and OpenVINO reads that export."""
     objective: str = "magnitudes"
     """What its training minimises (:data:`spleeter.training.objectives.OBJECTIVES`):
     ``magnitudes``, the loss of each stem's estimate; ``deep_clustering``, the affinity loss
@@ -177,8 +179,8 @@ class Architecture:
     def build_function(self) -> Callable[..., dict]:
         return _resolve(self.builder)
 
-    def onnx_graph_function(self) -> Callable[..., Any] | None:
-        return _resolve(self.onnx_graph) if self.onnx_graph else None
+    def graph_function(self) -> Callable[..., Any] | None:
+        return _resolve(self.graph) if self.graph else None
 
 
 def _resolve(reference: str) -> Callable[..., Any]:
@@ -197,7 +199,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             frame_multiple=_unet_multiple,
             bin_multiple=_unet_multiple,
             problems=_unet_problems,
-            onnx_graph="spleeter.model.onnx_unet:unet_graph",
+            graph="spleeter.model.unet_graph:unet",
             description="upstream's U-Net, one sigmoid mask per instrument",
         ),
         Architecture(
@@ -208,7 +210,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             frame_multiple=_unet_multiple,
             bin_multiple=_unet_multiple,
             problems=_unet_problems,
-            onnx_graph="spleeter.model.onnx_unet:softmax_unet_graph",
+            graph="spleeter.model.unet_graph:softmax_unet",
             description="upstream's U-Net with masks normalised across instruments",
         ),
         Architecture(

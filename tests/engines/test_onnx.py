@@ -93,30 +93,43 @@ def copy_model(tmp_path: Path, config_name: str = "unet_2stems.json") -> str:
     return str(path)
 
 
-def test_auto_converts_unets_and_uses_other_exports_only_when_fresh(tmp_path, capsys):
-    # A U-Net is built as ONNX from its checkpoint on first use: auto runs ONNX Runtime at once.
+@pytest.mark.parametrize("engine", ["auto", "onnx"])
+def test_unets_are_converted_on_first_use_and_again_when_the_checkpoint_changes(
+    engine, tmp_path, capsys
+):
+    # A U-Net is built from its checkpoint on first use: auto on a CPU with OpenVINO compiles
+    # it for OpenVINO (its cache, nothing beside the checkpoint); ONNX Runtime gets model.onnx.
     config_path = copy_model(tmp_path / "unet")
     params = load_configuration(config_path)
     model_dir = params["model_dir"]
     assert onnx_model_for(params, model_dir, export=False) is None
     capsys.readouterr()
-    assert create_engine(params, model_dir, "auto").name == AUTO_ON_CPU
+    runtime = AUTO_ON_CPU if engine == "auto" else "onnxruntime"
+    told = "for OpenVINO" if runtime == "openvino" else "to ONNX"
+    assert create_engine(params, model_dir, engine).name == runtime
     logged = capsys.readouterr().out.splitlines()
-    assert len([line for line in logged if "ONNX" in line]) == 1, logged  # one line, once
-    assert create_engine(params, model_dir, "auto").name == AUTO_ON_CPU
-    assert "Converting" not in capsys.readouterr().out
-    assert (Path(model_dir) / "model.onnx").is_file()
-    # A changed checkpoint makes the export stale: it is converted again.
+    assert len([line for line in logged if told in line]) == 1, logged  # one line, once
+    assert create_engine(params, model_dir, engine).name == runtime
+    assert told not in capsys.readouterr().out
+    assert (Path(model_dir) / "model.onnx").is_file() == (runtime == "onnxruntime")
+    # A changed checkpoint makes the conversion stale: it is converted again.
     from modelkit import write_model
 
-    fingerprint = read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT]
+    fingerprint = None
+    if runtime == "onnxruntime":
+        fingerprint = read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT]
     write_model({**params, "model_dir": model_dir}, seed=9, step=11)
     assert onnx_model_for(params, model_dir, export=False) is None
-    assert create_engine(params, model_dir, "auto").name == AUTO_ON_CPU
-    assert read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT] != fingerprint
+    assert create_engine(params, model_dir, engine).name == runtime
+    assert told in capsys.readouterr().out
+    if runtime == "onnxruntime":
+        assert read_metadata(Path(model_dir) / "model.onnx")[METADATA_FINGERPRINT] != fingerprint
 
-    # A network without an ONNX builder (traced by tf2onnx, a minute) is never converted by
-    # auto: TensorFlow until exported, then ONNX Runtime while the export is fresh.
+
+def test_auto_converts_only_unets(tmp_path):
+
+    # A network without a graph builder (traced by tf2onnx, a minute) is never converted by
+    # auto: TensorFlow until exported, then ONNX Runtime (or OpenVINO) while it is fresh.
     config_path = copy_model(tmp_path / "blstm", "blstm_2stems.json")
     params = load_configuration(config_path)
     model_dir = params["model_dir"]
