@@ -54,6 +54,38 @@ def _unet_multiple(params: dict[str, Any]) -> int:
     return 2 ** _unet_levels(model_params(params))
 
 
+def _unet_tail_frames(params: dict[str, Any], real_frames: int) -> int:
+    """The frames a last block holding ``real_frames`` real ones (zeros after, as upstream
+    pads) can be cut to, with exactly the full block's outputs on those frames.
+
+    Past the real frames a full block's activations are not zero (biases on a zero input),
+    where a cut block pads with zeros; so every layer must read, for the outputs wanted, only
+    positions inside the cut block. Upstream's U-Net reads, per level ``l`` (``1/2**l`` of the
+    frames): the final 4x4 convolution (dilation 2) 3 frames ahead, each 5x5 stride-2
+    transposed convolution output ``o`` input ``(o + 1) // 2``, each skip its own position,
+    and each 5x5 stride-2 convolution output ``i`` input ``2 * i + 3``. Measured on the
+    full-size 4-stem model: 28 real frames cut to 256 give the same outputs bit for bit, to
+    192 they do not.
+    """
+    levels = _unet_levels(model_params(params))
+    T = int(params["T"])
+    decoder = [(real_frames + 3) // 2]  # furthest read at levels 1..levels
+    for _ in range(1, levels):
+        decoder.append((decoder[-1] + 1) // 2)
+    encoder = decoder[-1]
+    furthest = {levels: encoder}
+    for level in range(levels - 1, 0, -1):
+        encoder = max(decoder[level - 1], 2 * encoder + 3)
+        furthest[level] = encoder
+    multiple = 2**levels
+    for frames in range(multiple, T, multiple):
+        if real_frames + 2 < frames and all(
+            furthest[level] < frames >> level for level in furthest
+        ):
+            return frames
+    return T
+
+
 def _unet_problems(params: dict[str, Any]) -> list[str]:
     filters = model_params(params).get("conv_n_filters")
     if filters is None:
@@ -148,6 +180,11 @@ class Architecture:
     """``T`` must be a multiple of this (given the whole configuration)."""
     bin_multiple: Callable[[dict[str, Any]], int] = _one
     """``F`` must be a multiple of this."""
+    tail_frames: Callable[[dict[str, Any], int], int] | None = None
+    """``tail_frames(params, n)``: the frames (a multiple of ``frame_multiple``, at most ``T``)
+    that a zero-padded last block with ``n`` real frames can be cut to with the same outputs
+    on them, so that separation does not compute the padding; None: always ``T`` (a network
+    whose every frame sees the whole block, such as attention)."""
     outputs: Callable[[dict[str, Any]], list[str]] = _instruments
     """The names of the sources the network estimates."""
     problems: Callable[[dict[str, Any]], list[str]] = field(default=lambda params: [])
@@ -198,6 +235,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             task="separation",
             frame_multiple=_unet_multiple,
             bin_multiple=_unet_multiple,
+            tail_frames=_unet_tail_frames,
             problems=_unet_problems,
             graph="spleeter.model.unet_graph:unet",
             description="upstream's U-Net, one sigmoid mask per instrument",
@@ -209,6 +247,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             task="separation",
             frame_multiple=_unet_multiple,
             bin_multiple=_unet_multiple,
+            tail_frames=_unet_tail_frames,
             problems=_unet_problems,
             graph="spleeter.model.unet_graph:softmax_unet",
             description="upstream's U-Net with masks normalised across instruments",

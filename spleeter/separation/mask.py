@@ -12,7 +12,8 @@ import numpy as np
 
 from ..audio.spectrogram import magnitude_blocks, unblock
 from ..engines import Engine
-from .masking import WienerStatistics, extend_mask, ratio_masks, zero_extend
+from ..model import architecture
+from .masking import WienerStatistics, apply_mask, ratio_masks, zero_extend
 
 
 class MaskFamily:
@@ -31,6 +32,8 @@ class MaskFamily:
         self.mask_extension = params["mask_extension"]
         self.mwf = mwf
         self._engine = engine
+        self._params = params
+        self._tail_frames = architecture(params).tail_frames
 
     def declared_sources(self) -> list[str]:
         return list(self.instruments)
@@ -39,9 +42,26 @@ class MaskFamily:
         return MaskedTrack(self)
 
     def estimates(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
-        """The network's magnitude estimates ``{"<name>_spectrogram": (frames, F, C)}``."""
-        estimates = self._engine()(magnitude_blocks(spectrum, self.T, self.F))
-        return {name: unblock(value, spectrum.shape[0]) for name, value in estimates.items()}
+        """The network's magnitude estimates ``{"<name>_spectrogram": (frames, F, C)}``.
+
+        A zero-padded last block runs cut to the frames its network declares enough for the
+        same outputs (the registry's ``tail_frames``): upstream computes the padding too.
+        """
+        frames = spectrum.shape[0]
+        blocks = magnitude_blocks(spectrum, self.T, self.F)
+        real = frames - (blocks.shape[0] - 1) * self.T
+        cut = self._tail_frames(self._params, real) if self._tail_frames else self.T
+        if cut >= self.T:
+            estimates = self._engine()(blocks)
+            return {name: unblock(value, frames) for name, value in estimates.items()}
+        last = self._engine()(np.ascontiguousarray(blocks[-1:, :cut]))
+        if blocks.shape[0] == 1:
+            return {name: value[0, :real] for name, value in last.items()}
+        whole = self._engine()(blocks[:-1])
+        return {
+            name: np.concatenate([unblock(value, frames - real), last[name][0, :real]])
+            for name, value in whole.items()
+        }
 
     def magnitudes(self, spectrum: np.ndarray) -> np.ndarray:
         """Estimates zero-extended to every bin, stacked: ``(frames, bins, C, J)``."""
@@ -57,9 +77,10 @@ class MaskFamily:
     def masked(self, spectrum: np.ndarray) -> dict[str, np.ndarray]:
         """Ratio-masked STFTs ``{instrument: (frames, bins, C)}``."""
         masks = ratio_masks(self.estimates(spectrum), self.separation_exponent)
-        n_bins = spectrum.shape[1]
+        by_channel = np.ascontiguousarray(np.moveaxis(spectrum, -1, 0))  # read once per stem
+        mixture = np.moveaxis(by_channel, 0, -1)
         return {
-            name: spectrum * extend_mask(masks[f"{name}_spectrogram"], n_bins, self.mask_extension)
+            name: apply_mask(mixture, masks[f"{name}_spectrogram"], self.mask_extension)
             for name in self.instruments
         }
 

@@ -30,24 +30,30 @@ def ratio_masks(
     return {name: (p + share) / total for name, p in powered.items()}
 
 
-def extend_mask(mask: np.ndarray, n_bins: int, mask_extension: str) -> np.ndarray:
-    """Extend a mask ``(..., F, C)`` along its bin axis to ``n_bins`` bins.
+def apply_mask(spectrum: np.ndarray, mask: np.ndarray, mask_extension: str) -> np.ndarray:
+    """The mixture's STFT ``(frames, bins, C)`` times a mask ``(frames, F, C)`` extended to
+    every bin: ``zeros`` silences the bins above ``F``; ``average`` applies the mask's mean over
+    its ``F`` bins there (per frame and channel).
 
-    ``zeros`` silences the bins above ``F``; ``average`` repeats the mask's mean over its ``F``
-    bins (per frame and channel).
+    The result is complex64 of the spectrum's shape, laid out channel by channel in memory
+    (a transposed view), as the inverse STFT reads it: no extended mask is built, the zero
+    bins are not multiplied, and the inverse STFT needs no copy.
     """
-    F = mask.shape[-2]
-    if mask_extension == "zeros":
-        fill = np.zeros_like(mask[..., :1, :])
-    elif mask_extension == "average":
-        fill = mask.mean(axis=-2, keepdims=True, dtype=np.float32)
-    else:
+    if mask_extension not in MASK_EXTENSIONS:
         raise SpleeterError(
             f"Invalid mask_extension parameter {mask_extension!r} (expected one of "
             f"{', '.join(MASK_EXTENSIONS)})"
         )
-    extension = np.broadcast_to(fill, (*mask.shape[:-2], n_bins - F, mask.shape[-1]))
-    return np.concatenate([mask, extension], axis=-2)
+    F = mask.shape[-2]
+    by_channel = np.moveaxis(spectrum, -1, 0)
+    masked = np.empty(by_channel.shape, np.complex64)
+    np.multiply(by_channel[..., :F], np.moveaxis(mask, -1, 0), out=masked[..., :F])
+    if mask_extension == "zeros":
+        masked[..., F:] = 0
+    else:
+        average = mask.mean(axis=-2, dtype=np.float32).T[..., None]  # (C, frames, 1)
+        np.multiply(by_channel[..., F:], average, out=masked[..., F:])
+    return np.moveaxis(masked, 0, -1)
 
 
 def zero_extend(estimate: np.ndarray, n_bins: int) -> np.ndarray:

@@ -122,12 +122,19 @@ class SeparationPipeline:
             first_frame = start - len(next(iter(carried.values()), ()))
             pieces = {}
             for name, frames in track.separate(spectrum).items():
-                with_carry = np.concatenate([carried[name], frames]) if name in carried else frames
+                with_carry = _join_frames(carried[name], frames) if name in carried else frames
                 signal = overlap_add(with_carry, N, H)
                 emit_start = max(start * H, N)  # padded samples before N are the front padding
                 pieces[name] = signal[emit_start - first_frame * H : end - first_frame * H]
                 carried[name] = frames[len(frames) - self.carried_frames :]
             yield pieces
+
+
+def _join_frames(first: np.ndarray, then: np.ndarray) -> np.ndarray:
+    """STFTs ``(frames, bins, C)`` joined along frames, laid out channel by channel in memory
+    (a transposed view), as the inverse STFT reads them and the mask family writes them."""
+    by_channel = np.concatenate([np.moveaxis(first, -1, 0), np.moveaxis(then, -1, 0)], axis=1)
+    return np.moveaxis(by_channel, 0, -1)
 
 
 class _Buffer:

@@ -6,7 +6,7 @@ import pytest
 from spleeter import SpleeterError
 from spleeter.separation.masking import (
     EPSILON,
-    extend_mask,
+    apply_mask,
     ratio_masks,
     wiener_filter,
     zero_extend,
@@ -43,20 +43,24 @@ def test_exponent_one(estimates):
 
 
 def test_zero_and_average_extension(estimates):
-    mask = next(iter(ratio_masks(estimates, 2).values()))
-    zeros = extend_mask(mask, 40, "zeros")
-    assert zeros.shape == (2, 8, 40, 2)
-    np.testing.assert_array_equal(zeros[..., :16, :], mask)
-    assert not zeros[..., 16:, :].any()
-    average = extend_mask(mask, 40, "average")
+    mask = next(iter(ratio_masks(estimates, 2).values()))[0]  # (8 frames, 16 bins, 2)
+    rng = np.random.default_rng(4)
+    spectrum = (rng.normal(size=(8, 40, 2)) + 1j * rng.normal(size=(8, 40, 2))).astype(np.complex64)
+    zeros = apply_mask(spectrum, mask, "zeros")
+    assert zeros.shape == (8, 40, 2) and zeros.dtype == np.complex64
+    np.testing.assert_array_equal(zeros[:, :16], spectrum[:, :16] * mask)
+    assert not zeros[:, 16:].any()
+    average = apply_mask(spectrum, mask, "average")
+    np.testing.assert_array_equal(average[:, :16], spectrum[:, :16] * mask)
     np.testing.assert_allclose(
-        average[..., 16:, :], np.repeat(mask.mean(axis=-2, keepdims=True), 24, axis=-2), rtol=1e-6
+        average[:, 16:], spectrum[:, 16:] * mask.mean(axis=-2, keepdims=True), rtol=1e-6
     )
 
 
 def test_unknown_extension(estimates):
+    mask = next(iter(estimates.values()))[0]
     with pytest.raises(SpleeterError, match="Invalid mask_extension parameter 'mirror'"):
-        extend_mask(next(iter(estimates.values())), 40, "mirror")
+        apply_mask(np.zeros((8, 40, 2), np.complex64), mask, "mirror")
 
 
 def test_wiener_filter_output_sums_to_mixture():
