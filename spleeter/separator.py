@@ -25,6 +25,7 @@ from .audio import Codec
 from .audio.adapter import AudioAdapter
 from .audio.convertor import to_stereo
 from .audio.encoding import ClippingWriter, OutputFormat
+from .audio.spectrogram import prepare_fft
 from .audio.streams import ArrayReader, AudioReader, AudioWriter
 from .engines import Engine, create_engine
 from .model.checks import checked_configuration
@@ -94,6 +95,7 @@ class Separator:
         self._params["MWF"] = MWF
         self._engine: Engine | None = None
         self._engine_choice = (engine, device, precision)
+        prepare_fft()  # imported while the caller decodes and the network loads
         cluster_options = {"clusterer": clusterer, "clusters": clusters, "seed": seed}
         if split:
             from .separation.cluster import split_family
