@@ -576,7 +576,9 @@ def entrypoint() -> None:
     Ctrl-C path, so their run cleans up as an interrupted one does; any of them exits 128+signal.
     """
     from .interrupts import exit_status, translate_signals
+    from .utils.allocator import keep_freed_memory
 
+    keep_freed_memory()
     with translate_signals():
         try:
             spleeter()
