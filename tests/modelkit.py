@@ -11,6 +11,15 @@ from typing import Any
 import numpy as np
 
 TINY_FILTERS = [4, 8, 8, 16, 16, 32]
+ACTIVATION_PAIRS = [("LeakyReLU", "ReLU"), ("ReLU", "LeakyReLU"), ("ELU", "ELU")]
+"""``(conv_activation, deconv_activation)`` pairs covering every activation a U-Net takes."""
+
+
+def spectrogram_blocks(params: dict[str, Any], blocks: int = 2, seed: int = 0) -> np.ndarray:
+    """Random non-negative magnitude blocks ``(blocks, T, F, n_channels)`` for ``params``."""
+    rng = np.random.default_rng(seed)
+    shape = (blocks, params["T"], params["F"], params["n_channels"])
+    return (rng.standard_normal(shape) ** 2).astype(np.float32)
 
 
 def tiny_config(base: dict[str, Any], model_dir: Path, **overrides: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 from audiokit import AUTO_ON_CPU
-from modelkit import tiny_config, write_config, write_model
+from modelkit import ACTIVATION_PAIRS, spectrogram_blocks, tiny_config, write_config, write_model
 
 from spleeter import SpleeterError
 from spleeter.engines.onnx_export import export_onnx
@@ -21,16 +21,7 @@ from spleeter.utils.configuration import load_configuration
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "upstream"
 
 
-def spectrogram_blocks(params: dict, blocks: int = 2, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    shape = (blocks, params["T"], params["F"], params["n_channels"])
-    return (rng.standard_normal(shape) ** 2).astype(np.float32)
-
-
-@pytest.mark.parametrize(
-    "conv_activation, deconv_activation",
-    [("LeakyReLU", "ReLU"), ("ReLU", "LeakyReLU"), ("ELU", "ELU")],
-)
+@pytest.mark.parametrize("conv_activation, deconv_activation", ACTIVATION_PAIRS)
 @pytest.mark.parametrize("base", ["spleeter:4stems", "spleeter:5stems"])
 def test_graph_from_checkpoint_equals_tensorflow(
     base, conv_activation, deconv_activation, tmp_path

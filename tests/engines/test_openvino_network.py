@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from modelkit import tiny_config, write_model
+from modelkit import ACTIVATION_PAIRS, spectrogram_blocks, tiny_config, write_model
 
 from spleeter.engines import create_engine, openvino_network
 from spleeter.engines.onnx_export import export_onnx
@@ -16,12 +16,6 @@ from spleeter.engines.tensorflow import TensorFlowEngine
 from spleeter.utils.configuration import load_configuration
 
 pytest.importorskip("openvino")  # the engine modules import it lazily
-
-
-def spectrogram_blocks(params: dict, blocks: int = 2, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    shape = (blocks, params["T"], params["F"], params["n_channels"])
-    return (rng.standard_normal(shape) ** 2).astype(np.float32)
 
 
 def tiny_model(directory: Path, base: str = "spleeter:4stems", seed: int = 5, **params) -> dict:
@@ -39,10 +33,7 @@ def assert_close(ours: dict, reference: dict) -> None:
         assert np.abs(ours[name] - value).max() <= 1e-5 * np.abs(value).max(), name
 
 
-@pytest.mark.parametrize(
-    "conv_activation, deconv_activation",
-    [("LeakyReLU", "ReLU"), ("ReLU", "LeakyReLU"), ("ELU", "ELU")],
-)
+@pytest.mark.parametrize("conv_activation, deconv_activation", ACTIVATION_PAIRS)
 @pytest.mark.parametrize("base", ["spleeter:4stems", "spleeter:5stems"])
 def test_network_from_checkpoint_equals_tensorflow(
     base, conv_activation, deconv_activation, tmp_path
