@@ -19,6 +19,7 @@ arrays whose memory runs channel by channel (transposed views), as the FFTs writ
 """
 
 import os
+import sys
 import threading
 from functools import cache, lru_cache
 from types import ModuleType
@@ -28,8 +29,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 
 def fft_workers() -> int:
-    """Threads for a batch of FFTs: ``SPLEETER_THREADS``, else every core."""
-    return int(os.environ.get("SPLEETER_THREADS") or os.cpu_count() or 1)
+    """Threads for a batch of FFTs: ``SPLEETER_THREADS`` when positive (0 means the default,
+    as for the engines), else every core this process may run on."""
+    threads = int(os.environ.get("SPLEETER_THREADS") or 0)
+    if threads > 0:
+        return threads
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def _fft() -> ModuleType:
@@ -42,7 +48,8 @@ def prepare_fft() -> None:
     """Import ``scipy.fft`` (0.16 s) on a thread, while the caller decodes and loads its
     network (which wait on ffmpeg and OpenVINO with the GIL released); the first transform
     waits for it if it comes first."""
-    threading.Thread(target=_fft, name="spleeter-import-fft", daemon=True).start()
+    if "scipy.fft" not in sys.modules:
+        threading.Thread(target=_fft, name="spleeter-import-fft", daemon=True).start()
 
 
 @cache

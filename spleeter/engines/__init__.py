@@ -184,7 +184,7 @@ def _openvino_from_checkpoint(
     OpenVINO cannot compile it."""
     from .. import SpleeterError
     from ..utils.logging import logger
-    from .openvino import OpenVinoEngine, import_openvino
+    from .openvino import OpenVinoEngine, OpenVinoLoadError, import_openvino
     from .openvino_network import cached_network, compiled_cache, forget_network
 
     openvino = import_openvino()
@@ -194,7 +194,7 @@ def _openvino_from_checkpoint(
     try:
         try:
             return OpenVinoEngine(network, precision, cache_dir=compiled_cache(network))
-        except SpleeterError as error:
+        except OpenVinoLoadError as error:
             if not isinstance(network, os.PathLike):
                 raise
             # a cached network OpenVINO cannot read (damaged on disk): built again, once

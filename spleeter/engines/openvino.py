@@ -22,6 +22,10 @@ HINTS = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}
 the weight-quantised model, its arithmetic float32)."""
 
 
+class OpenVinoLoadError(SpleeterError):
+    """OpenVINO could not read or compile a network (not a refused option)."""
+
+
 def import_openvino() -> Any:
     try:
         import openvino
@@ -78,7 +82,7 @@ class OpenVinoEngine:
         try:
             self.compiled = core.compile_model(model, "CPU", config)
         except Exception as error:  # OpenVINO raises RuntimeError and its own types
-            raise SpleeterError(f"OpenVINO cannot load {what}: {error}") from error
+            raise OpenVinoLoadError(f"OpenVINO cannot load {what}: {error}") from error
         self.provider = "CPU"
         self.output_names = [output.get_any_name() for output in self.compiled.outputs]
         self.request = self.compiled.create_infer_request()

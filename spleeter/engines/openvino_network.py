@@ -14,6 +14,7 @@ are not, and a model folder may be shared or read-only. The cache keeps the
 :data:`KEPT_NETWORKS` most recently used networks.
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -29,6 +30,7 @@ from .onnx_export import cache_directory, fingerprint
 IR_FORMAT = 1
 """Bumped when the written network changes, so older cached ones are rebuilt."""
 KEPT_NETWORKS = 4
+STALE_STAGING_S = 86400.0
 XML, BIN, COMPILED, USED = "model.xml", "model.bin", "compiled", "used"
 
 
@@ -56,7 +58,8 @@ def cached_network(params: dict[str, Any], model_dir: str, openvino: Any) -> Pat
     ).hexdigest()[:32]
     folder = network_cache() / key
     if _complete(folder):
-        os.utime(folder / USED)
+        with contextlib.suppress(OSError):  # a read-only cache still serves
+            os.utime(folder / USED)
         return folder / XML
     started = time.perf_counter()
     from .openvino_graph import openvino_model
@@ -67,8 +70,11 @@ def cached_network(params: dict[str, Any], model_dir: str, openvino: Any) -> Pat
         openvino.save_model(model, str(staging / XML), compress_to_fp16=False)
         # the weights' size, checked on every use: a cut-short cache is rebuilt, never run
         (staging / USED).write_text(str((staging / BIN).stat().st_size))
-        shutil.rmtree(folder, ignore_errors=True)  # an incomplete one
-        os.replace(staging, folder)
+        if folder.exists():  # an incomplete one (a complete one returned above): set aside
+            aside = folder.with_name(f".{key}.{os.getpid()}.stale")
+            os.replace(folder, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        os.replace(staging, folder)  # fails if another process installed one meanwhile
     except (OSError, RuntimeError) as error:  # OpenVINO raises RuntimeError for its writes
         if _complete(folder):  # another process won
             return folder / XML
@@ -107,8 +113,17 @@ def _complete(folder: Path) -> bool:
 
 
 def _forget_old(root: Path) -> None:
-    """Remove all but the :data:`KEPT_NETWORKS` most recently used networks."""
-    folders = [path for path in root.iterdir() if (path / USED).is_file()]
-    folders.sort(key=lambda path: (path / USED).stat().st_mtime, reverse=True)
-    for stale in folders[KEPT_NETWORKS:]:
+    """Remove all but the :data:`KEPT_NETWORKS` most recently used networks, and staging
+    folders a crashed build left over a day ago."""
+    used: list[tuple[float, Path]] = []
+    for path in root.iterdir():
+        try:
+            if path.name.startswith("."):
+                if time.time() - path.stat().st_mtime > STALE_STAGING_S:
+                    shutil.rmtree(path, ignore_errors=True)
+            else:
+                used.append(((path / USED).stat().st_mtime, path))
+        except OSError:  # pruned or being written by another process meanwhile
+            continue
+    for _, stale in sorted(used, reverse=True)[KEPT_NETWORKS:]:
         shutil.rmtree(stale, ignore_errors=True)

@@ -63,9 +63,11 @@ def _unet_tail_frames(params: dict[str, Any], real_frames: int) -> int:
     positions inside the cut block. Upstream's U-Net reads, per level ``l`` (``1/2**l`` of the
     frames): the final 4x4 convolution (dilation 2) 3 frames ahead, each 5x5 stride-2
     transposed convolution output ``o`` input ``(o + 1) // 2``, each skip its own position,
-    and each 5x5 stride-2 convolution output ``i`` input ``2 * i + 3``. Measured on the
-    full-size 4-stem model: 28 real frames cut to 256 give the same outputs bit for bit, to
-    192 they do not.
+    and each 5x5 stride-2 convolution output ``i`` input ``2 * i + 3`` (the layers of
+    :mod:`spleeter.model.functions.unet`; tests/separation/test_tail_block.py checks the rule
+    against the network itself at 5 and 6 levels, also that one step shorter differs).
+    Measured on the full-size 4-stem model: 28 real frames cut to 256 give the same outputs
+    bit for bit, to 192 they do not.
     """
     levels = _unet_levels(model_params(params))
     T = int(params["T"])

@@ -18,7 +18,8 @@ _TRIM_THRESHOLD = 1 << 30
 
 
 def keep_freed_memory() -> bool:
-    """Tune glibc's malloc as above; False (and nothing changed) on another C library."""
+    """Tune glibc's malloc as above: True when both settings took (False on another C
+    library, which has no ``mallopt`` or refuses them)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
     except (OSError, AttributeError, TypeError):  # no mallopt: not glibc (or not Unix)

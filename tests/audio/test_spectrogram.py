@@ -68,3 +68,13 @@ def test_blocks_pad_with_zeros_and_unblock_back(waveform):
     assert blocks.shape == (-(-frames // 64), 64, 1024, 2)
     np.testing.assert_array_equal(unblock(blocks, frames), np.abs(spectrum[:, :1024]))
     assert not blocks.reshape(-1, 1024, 2)[frames:].any()
+
+
+@pytest.mark.parametrize("threads", ["0", "1", "3"])
+def test_any_thread_setting_gives_the_same_transforms(waveform, threads, monkeypatch):
+    reference = stft(waveform, 4096, 1024)
+    monkeypatch.setenv("SPLEETER_THREADS", threads)  # 0: the default, as for the engines
+    spectrum = stft(waveform, 4096, 1024)
+    np.testing.assert_array_equal(spectrum, reference)
+    back = istft(spectrum, 4096, 1024, waveform.shape[0])
+    assert np.abs(back - waveform).max() < 1e-5 * np.abs(waveform).max()

@@ -116,3 +116,32 @@ def test_unwritable_cache_compiles_in_memory(tmp_path, monkeypatch, capsys):
     reference = TensorFlowEngine(config, config["model_dir"], device="cpu")(blocks)
     assert_close(engine(blocks), reference)
     assert blocker.read_text() == ""
+
+
+def test_refused_precision_keeps_the_cached_network(tmp_path, monkeypatch, capsys):
+    from spleeter import SpleeterError
+    from spleeter.engines import openvino
+
+    config = tiny_model(tmp_path / "model")
+    create_engine(config, config["model_dir"])
+    (folder,) = network_cache().iterdir()
+    monkeypatch.setattr(openvino, "cpu_capabilities", lambda core=None: ["FP32"])
+    capsys.readouterr()
+    with pytest.raises(SpleeterError, match="no bfloat16 arithmetic"):
+        create_engine(config, config["model_dir"], precision="bfloat16")
+    assert "building the network again" not in capsys.readouterr().err
+    assert list(network_cache().iterdir()) == [folder] and any((folder / "compiled").iterdir())
+
+
+def test_unreadable_cached_network_is_built_again_once(tmp_path, capsys):
+    config = tiny_model(tmp_path / "model")
+    network = cached_network(config, config["model_dir"], import_openvino())
+    network.write_text("<net>not OpenVINO IR</net>")  # the weights' size still matches
+    capsys.readouterr()
+    engine = create_engine(config, config["model_dir"])
+    logged = capsys.readouterr()
+    assert logged.err.count("building the network again") == 1, logged.err
+    assert logged.out.count("Built the network") == 1, logged.out
+    blocks = spectrogram_blocks(config)
+    reference = TensorFlowEngine(config, config["model_dir"], device="cpu")(blocks)
+    assert_close(engine(blocks), reference)

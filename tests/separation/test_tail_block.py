@@ -22,22 +22,41 @@ def full_length_unet(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return config
 
 
+@pytest.fixture(scope="module")
+def five_level_unet(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A 5-level U-Net (frames a multiple of 32) with T = 256: the rule follows the depth."""
+    directory = tmp_path_factory.mktemp("tail5")
+    config = tiny_config(load_configuration("spleeter:4stems"), directory / "model", T=256, F=64)
+    config["model"]["params"]["conv_n_filters"] = [4, 8, 8, 16, 16]
+    write_model(config, seed=4)
+    return config
+
+
 @pytest.mark.parametrize("real", [1, 28, 70, 130, 200, 250])
 def test_cut_block_gives_the_full_blocks_outputs_and_one_step_less_does_not(full_length_unet, real):
-    params = full_length_unet
+    assert_cut_is_exact_and_tight(full_length_unet, real, multiple=64)
+
+
+@pytest.mark.parametrize("real", [1, 20, 60, 100])
+def test_the_rule_follows_the_depth(five_level_unet, real):
+    assert_cut_is_exact_and_tight(five_level_unet, real, multiple=32)
+
+
+def assert_cut_is_exact_and_tight(params: dict, real: int, multiple: int) -> None:
     engine = create_engine(params, params["model_dir"])
-    block = np.zeros((1, 512, params["F"], 2), np.float32)
+    T = params["T"]
+    block = np.zeros((1, T, params["F"], 2), np.float32)
     block[:, :real] = np.random.default_rng(real).gamma(1.0, 1.0, (1, real, params["F"], 2))
     cut = registry.architecture(params).tail_frames(params, real)
-    assert cut % 64 == 0 and real < cut < 512
+    assert cut % multiple == 0 and real < cut < T
     full = engine(block)
     shorter = engine(np.ascontiguousarray(block[:, :cut]))
     for name, value in full.items():
         scale = np.abs(value[:, :real]).max()
         assert scale > 1e-3
         assert np.abs(shorter[name][:, :real] - value[:, :real]).max() <= 1e-6 * scale, name
-    if cut - 64 > real + 2:  # the rule is tight: 64 frames fewer change the outputs
-        less = engine(np.ascontiguousarray(block[:, : cut - 64]))
+    if cut - multiple > real + 2:  # the rule is tight: one step fewer changes the outputs
+        less = engine(np.ascontiguousarray(block[:, : cut - multiple]))
         worst = max(np.abs(less[n][:, :real] - v[:, :real]).max() for n, v in full.items())
         assert worst > 1e-4 * scale
 
