@@ -131,7 +131,14 @@ def create_engine(
         runtime = "tensorflow"  # float32 without ONNX Runtime installed: upstream's engine
     runner: Engine | None = None
     if runtime == "openvino" and precision in ("float32", "bfloat16"):
-        runner = _openvino_from_checkpoint(params, model_dir, engine, precision)
+        try:
+            runner = _openvino_from_checkpoint(params, model_dir, precision)
+        except SpleeterError as error:
+            if engine != "auto" or precision != "float32" or not onnxruntime_available():
+                raise
+            # auto's own choice: a network OpenVINO cannot compile still runs
+            logger.debug(f"{error}; running ONNX Runtime instead")
+            runtime = "onnxruntime"
     model_path = None
     if runtime != "tensorflow" and runner is None:
         from ..model import architecture
@@ -176,13 +183,12 @@ def create_engine(
 
 
 def _openvino_from_checkpoint(
-    params: dict[str, Any], model_dir: str, engine: str, precision: str
+    params: dict[str, Any], model_dir: str, precision: str
 ) -> Engine | None:
     """OpenVINO running the network built straight from the checkpoint (no ONNX file), when
     the registry describes it as a graph and the folder has a checkpoint; else None (the
-    caller goes through the ONNX export). ``auto``'s own choice falls back the same way when
-    OpenVINO cannot compile it."""
-    from .. import SpleeterError
+    caller goes through the ONNX export). A cached network OpenVINO cannot read (damaged on
+    disk) is built again, once."""
     from ..utils.logging import logger
     from .openvino import OpenVinoEngine, OpenVinoLoadError, import_openvino
     from .openvino_network import cached_network, compiled_cache, forget_network
@@ -192,18 +198,11 @@ def _openvino_from_checkpoint(
     if network is None:
         return None
     try:
-        try:
-            return OpenVinoEngine(network, precision, cache_dir=compiled_cache(network))
-        except OpenVinoLoadError as error:
-            if not isinstance(network, os.PathLike):
-                raise
-            # a cached network OpenVINO cannot read (damaged on disk): built again, once
-            logger.warning(f"{error}; building the network again")
-            forget_network(network)
-            network = cached_network(params, model_dir, openvino)
-            return OpenVinoEngine(network, precision, cache_dir=compiled_cache(network))
-    except SpleeterError as error:
-        if engine != "auto" or precision != "float32":
+        return OpenVinoEngine(network, precision, cache_dir=compiled_cache(network))
+    except OpenVinoLoadError as error:
+        if not isinstance(network, os.PathLike):
             raise
-        logger.debug(f"{error}; running the ONNX export instead")
-        return None
+        logger.warning(f"{error}; building the network again")
+        forget_network(network)
+    network = cached_network(params, model_dir, openvino)
+    return OpenVinoEngine(network, precision, cache_dir=compiled_cache(network))
